@@ -1,0 +1,20 @@
+"""actorium: a distributed runtime for stateful actors and dynamic tasks, built for LLM
+agents, with a Ray-compatible API (``import actorium as ray`` runs Ray Core scripts).
+"""
+from actorium import exceptions
+from actorium.core.actor import ActorClass, ActorHandle, method
+from actorium.core.api import (
+    available_resources, cancel, cluster_resources, get, get_actor, get_runtime_context,
+    init, is_initialized, kill, nodes, put, remote, shutdown, wait,
+)
+from actorium.core.object_ref import ObjectRef, ObjectRefGenerator
+from actorium.core.remote_function import RemoteFunction
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActorClass", "ActorHandle", "ObjectRef", "ObjectRefGenerator", "RemoteFunction",
+    "available_resources", "cancel", "cluster_resources", "exceptions", "get", "get_actor",
+    "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put",
+    "remote", "shutdown", "wait", "__version__",
+]

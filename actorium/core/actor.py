@@ -1,0 +1,221 @@
+"""``@actorium.remote`` on a class: ActorClass, ActorHandle and ActorMethod."""
+from __future__ import annotations
+
+import inspect
+import threading
+
+import msgpack
+
+from actorium.core import options as opts
+from actorium.core import protocol, transport
+from actorium.core.ids import new_actor_id, new_task_id, object_id_for
+from actorium.core.object_ref import ObjectRef, ObjectRefGenerator, _current
+from actorium.core.task_spec import TaskSpec, pack_arguments
+
+
+def method(*, num_returns=1, concurrency_group=None):
+    """Decorator for actor methods, as ``ray.method``: ``@actorium.method(num_returns=2)``."""
+    def wrap(fn):
+        fn.__actorium_num_returns__ = num_returns
+        return fn
+    return wrap
+
+
+def _method_table(cls) -> dict:
+    table = {}
+    for name, member in inspect.getmembers(cls):
+        if name.startswith("__") and name not in ("__call__",):
+            continue
+        if not (inspect.isfunction(member) or inspect.ismethod(member)):
+            continue
+        num_returns = getattr(member, "__actorium_num_returns__", 1)
+        if inspect.isgeneratorfunction(member) or inspect.isasyncgenfunction(member):
+            num_returns = getattr(member, "__actorium_num_returns__", "streaming")
+        table[name] = {"num_returns": num_returns,
+                       "is_async": inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member)}
+    return table
+
+
+class ActorClass:
+    def __init__(self, cls, options: opts.ActorOptions):
+        self._cls = cls
+        self._options = options
+        self._methods = _method_table(cls)
+        self._is_async = any(m["is_async"] for m in self._methods.values())
+        self._name = cls.__qualname__
+        self._exported: tuple = (None, b"")
+        self.__doc__ = cls.__doc__
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"Actors cannot be instantiated directly. Instead of "
+                        f"'{self._name}()', use '{self._name}.remote()'.")
+
+    def options(self, **kwargs) -> "ActorClass":
+        new = ActorClass.__new__(ActorClass)
+        new.__dict__.update(self.__dict__)
+        new._options = opts.build(opts.ActorOptions, self._options, **kwargs)
+        return new
+
+    def remote(self, *args, **kwargs) -> "ActorHandle":
+        o = self._options
+        init = getattr(self._cls, "__init__", None)
+        if init is not None and init is not object.__init__:
+            try:
+                inspect.signature(init).bind(None, *args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{self._name}.remote(): {exc}") from None
+        if o.isolation == "sandbox":
+            from actorium.isolation import integration
+            return integration.create_sandboxed_actor(self, args, kwargs)
+        cw = _current()
+        worker, class_id = self._exported
+        if worker is not cw:
+            class_id = cw.export(self._cls)
+            self._exported = (cw, class_id)
+        actor_id = new_actor_id()
+        namespace = o.namespace if o.namespace is not None else cw.namespace
+        meta = msgpack.packb({"class_name": self._name, "methods": self._methods,
+                              "max_task_retries": o.max_task_retries,
+                              "is_async": self._is_async})
+        max_concurrency = o.max_concurrency or (1000 if self._is_async else 1)
+        info = cw.rpc_gcs(protocol.RegisterActor(
+            transport.next_req_id(), actor_id, o.name or "", namespace,
+            o.lifetime == "detached", o.get_if_exists, o.max_restarts, o.shape(), cw.job, meta),
+            timeout=30)
+        if not info["created"]:
+            return handle_from_info(info)
+        blob, slots, holds = pack_arguments(args, kwargs, cw.put)
+        spec = TaskSpec(new_task_id(), "create", f"{self._name}.__init__", blob, slots, 1, [], cw.job)
+        spec.holds = holds
+        spec.actor_id = actor_id
+        handle = ActorHandle(actor_id, self._name, self._methods, o.max_task_retries,
+                             o.name or "", original=not (o.name or o.lifetime == "detached"))
+
+        def send_create(spec):
+            init_msg = protocol.ActorInit(actor_id, class_id, self._name, spec.args,
+                                          spec.resolved, max_concurrency, self._is_async,
+                                          cw.gcs_addr, cw.job, 0, namespace)
+            cw._send_gcs(protocol.CreateActor(actor_id, protocol.encode(init_msg)))
+            spec.holds = []
+
+        cw.post(cw.actors.watch, actor_id, o.max_task_retries, o.name or "")
+        cw.post(cw.submitter.resolve, spec, send_create)
+        return handle
+
+    def __repr__(self) -> str:
+        return f"ActorClass({self._name})"
+
+
+_handles_lock = threading.Lock()
+_handle_counts: dict[bytes, int] = {}
+
+
+class ActorHandle:
+    """A reference to an actor. Picklable: pass it to tasks and other actors.
+
+    When the last in-process copy of an *original* handle (unnamed, not detached, never
+    passed to another process) goes away, the actor is stopped after its pending calls,
+    as in Ray."""
+
+    def __init__(self, actor_id: bytes, class_name: str, methods: dict, max_task_retries: int,
+                 name: str = "", original: bool = False):
+        self._actor_id = actor_id
+        self._class_name = class_name
+        self._methods = methods
+        self._max_task_retries = max_task_retries
+        self._name = name
+        self._original = original
+        with _handles_lock:
+            _handle_counts[actor_id] = _handle_counts.get(actor_id, 0) + 1
+
+    def __getattr__(self, item):
+        if item.startswith("__") and item.endswith("__"):
+            raise AttributeError(item)
+        methods = self.__dict__.get("_methods", {})
+        if item not in methods:
+            raise AttributeError(f"'{self.__dict__.get('_class_name')}' actor has no method "
+                                 f"{item!r}; it has: {', '.join(sorted(methods)) or 'none'}")
+        return ActorMethod(self, item, methods[item]["num_returns"])
+
+    def __reduce__(self):
+        self.__dict__["_original"] = False  # it escaped: no longer ours to stop
+        return (ActorHandle, (self._actor_id, self._class_name, self._methods,
+                              self._max_task_retries, self._name))
+
+    def __del__(self):
+        try:
+            with _handles_lock:
+                n = _handle_counts.get(self._actor_id, 1) - 1
+                if n <= 0:
+                    _handle_counts.pop(self._actor_id, None)
+                else:
+                    _handle_counts[self._actor_id] = n
+            if n <= 0 and self._original:
+                from actorium.core.object_ref import _worker
+                if _worker is not None and not _worker._stopping:
+                    _worker.post(_worker.actors.release, self._actor_id)
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"Actor({self._class_name}, {self._actor_id.hex()})"
+
+    def __eq__(self, other):
+        return isinstance(other, ActorHandle) and other._actor_id == self._actor_id
+
+    def __hash__(self):
+        return hash(self._actor_id)
+
+    @property
+    def actor_id(self) -> bytes:
+        return self._actor_id
+
+
+class ActorMethod:
+    def __init__(self, handle: ActorHandle, name: str, num_returns):
+        self._handle = handle
+        self._name = name
+        self._num_returns = num_returns
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"Actor methods cannot be called directly. Instead of running "
+                        f"'actor.{self._name}()', try 'actor.{self._name}.remote()'.")
+
+    def options(self, num_returns=None, **kwargs):
+        unknown = set(kwargs) - {"name", "concurrency_group"}
+        if unknown:
+            raise ValueError(f"Invalid option(s) {sorted(unknown)} for an actor method; valid: "
+                             f"num_returns, name")
+        return ActorMethod(self._handle, self._name,
+                           self._num_returns if num_returns is None else num_returns)
+
+    def remote(self, *args, **kwargs):
+        cw = _current()
+        h = self._handle
+        task_id = new_task_id()
+        blob, slots, holds = pack_arguments(args, kwargs, cw.put)
+        streaming = self._num_returns == "streaming"
+        n = 1 if streaming else self._num_returns
+        return_ids = [object_id_for(task_id, i) for i in range(n)]
+        spec = TaskSpec(task_id, "actor", f"{h._class_name}.{self._name}", blob, slots,
+                        self._num_returns, return_ids, cw.job)
+        spec.holds = holds
+        spec.actor_id = h._actor_id
+        spec.method = self._name
+        spec.retries_left = h._max_task_retries
+        refs = [ObjectRef(oid, cw.owner_addr) for oid in return_ids]
+        if streaming:
+            from actorium.core.submitter import Stream
+            spec.stream = Stream(cw, task_id)
+            cw.post(cw.actors.submit, spec)
+            return ObjectRefGenerator(refs[0], spec.stream)
+        cw.post(cw.actors.submit, spec)
+        if n == 1:
+            return refs[0]
+        return refs if n else None
+
+
+def handle_from_info(info: dict) -> ActorHandle:
+    meta = msgpack.unpackb(info["meta"])
+    return ActorHandle(info["actor_id"], meta["class_name"], meta["methods"],
+                       meta["max_task_retries"], info.get("name", ""))

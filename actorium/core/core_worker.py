@@ -1,0 +1,465 @@
+"""The core worker: the runtime inside every driver and worker process.
+
+One I/O thread owns the process's ``owner endpoint`` (a ROUTER every peer sends
+replies and requests to) plus DEALERs to the node's raylet and to the gcs. API calls
+from user threads build specs and post them to the I/O thread; every object value
+transition happens on the I/O thread, so waiters fire in one place.
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import hashlib
+import heapq
+import os
+import sys
+import threading
+import time
+import traceback
+
+import cloudpickle
+import zmq
+
+from actorium.core import object_ref, protocol, serialization, transport
+from actorium.core.ids import new_put_id, new_worker_id, object_id_for
+from actorium.core.object_ref import ObjectRef
+from actorium.core.ownership import ReferenceTable
+from actorium.core.serialization import VALUE_ERROR, VALUE_INLINE, VALUE_STORED
+from actorium.exceptions import GetTimeoutError, ObjectStoreFullError
+
+
+class _Waiter:
+    """Counts down as values arrive; ``wait`` blocks the calling thread."""
+    __slots__ = ("remaining", "event", "lock")
+
+    def __init__(self, count: int):
+        self.remaining = count
+        self.event = threading.Event()
+        self.lock = threading.Lock()
+        if count <= 0:
+            self.event.set()
+
+    def __call__(self, object_id, value):
+        with self.lock:
+            self.remaining -= 1
+            if self.remaining == 0:
+                self.event.set()
+
+
+class CoreWorker:
+    def __init__(self, *, kind: str, session_dir: str, job: str, node_id: str,
+                 raylet_addr: str, gcs_addr: str, store_root: str, namespace: str = "",
+                 worker_id: bytes | None = None, store_capacity: int = 0,
+                 spill_dir: str | None = None):
+        self.kind = kind
+        self.job = job
+        self.namespace = namespace
+        self.node_id = node_id
+        self.session_dir = session_dir
+        self.raylet_addr = raylet_addr
+        self.gcs_addr = gcs_addr
+        self.store_root = store_root
+        self.store_capacity = store_capacity
+        self.spill_dir = spill_dir
+        self.restarts = 0
+        self.worker_id = worker_id or new_worker_id()
+        self.owner_addr = f"ipc://{session_dir}/sockets/o-{self.worker_id.hex()}"
+        self.refs = ReferenceTable(self.owner_addr, self._free_stored)
+        self._store = None
+        self._outbox: collections.deque = collections.deque()
+        self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._wake_pending = False
+        self._timers: list = []
+        self._req_callbacks: dict[int, object] = {}
+        self._exported: set[bytes] = set()
+        self._export_lock = threading.Lock()
+        self._stopping = False
+        self._ready = threading.Event()
+        self._io_error: BaseException | None = None
+        self.on_block = None  # set by a worker's executor: callables notifying the raylet
+        self.on_unblock = None
+        self.on_cancel = None
+        self.current_task_id = b""
+        self.current_actor_id = b""
+        self.log_sink = None  # drivers print worker output through this
+        from actorium.core.submitter import TaskSubmitter
+        from actorium.core.actor_submitter import ActorSubmitter
+        self.submitter = TaskSubmitter(self)
+        self.actors = ActorSubmitter(self)
+        self._handlers = self._build_handlers()
+        self._thread = threading.Thread(target=self._io_main, name="actorium-io", daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+        if self._io_error is not None:
+            raise self._io_error
+
+    # -- object store -------------------------------------------------------
+    @property
+    def store(self):
+        if self._store is None:
+            from actorium.objectstore import ObjectStore
+            self._store = ObjectStore(self.store_root, capacity=self.store_capacity,
+                                      spill_dir=self.spill_dir, create=False)
+        return self._store
+
+    def _free_stored(self, object_ids: list) -> None:
+        self.post(self._send_raylet, protocol.FreeObjects(list(object_ids)))
+
+    # -- I/O thread ---------------------------------------------------------
+    def post(self, fn, *args) -> None:
+        """Run ``fn(*args)`` on the I/O thread, in posting order."""
+        self._outbox.append((fn, args))
+        if not self._wake_pending:
+            self._wake_pending = True
+            try:
+                os.eventfd_write(self._wake_fd, 1)
+            except OSError:
+                pass
+
+    def call_later(self, delay: float, fn, *args) -> None:
+        """I/O thread only: run ``fn`` after ``delay`` seconds."""
+        heapq.heappush(self._timers, (time.monotonic() + delay, id(fn), fn, args))
+
+    def request(self, sock_name: str, msg, callback) -> None:
+        """I/O thread only: send a request on the raylet or gcs DEALER; ``callback(reply)``."""
+        self._req_callbacks[msg.req_id] = callback
+        (self.raylet_sock if sock_name == "raylet" else self.gcs_sock).send(
+            protocol.encode(msg), copy=False)
+
+    def _send_raylet(self, msg) -> None:
+        self.raylet_sock.send(protocol.encode(msg), copy=False)
+
+    def _send_gcs(self, msg) -> None:
+        self.gcs_sock.send(protocol.encode(msg), copy=False)
+
+    def _io_main(self) -> None:
+        try:
+            self.router = transport.bind_router(self.owner_addr)
+            self.raylet_sock = transport.connect_dealer(self.raylet_addr)
+            self.gcs_sock = transport.connect_dealer(self.gcs_addr)
+        except BaseException as exc:
+            self._io_error = exc
+            self._ready.set()
+            return
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        poller.register(self.raylet_sock, zmq.POLLIN)
+        poller.register(self.gcs_sock, zmq.POLLIN)
+        poller.register(self._wake_fd, zmq.POLLIN)
+        self._ready.set()
+        router, raylet, gcs = self.router, self.raylet_sock, self.gcs_sock
+        while not self._stopping:
+            timeout = None
+            if self._timers:
+                timeout = max(0, int((self._timers[0][0] - time.monotonic()) * 1000) + 1)
+            try:
+                events = poller.poll(timeout)
+            except zmq.ZMQError:
+                break
+            for sock, _ in events:
+                if sock is router:
+                    self._drain(router, True)
+                elif sock is raylet or sock is gcs:
+                    self._drain(sock, False)
+                else:
+                    try:
+                        os.eventfd_read(self._wake_fd)
+                    except (BlockingIOError, OSError):
+                        pass
+            self._run_outbox()
+            if self._timers:
+                self._run_timers()
+        for sock in (router, raylet, gcs):
+            sock.close(0)
+        transport.close_thread_sockets()
+
+    def _run_outbox(self) -> None:
+        self._wake_pending = False
+        outbox = self._outbox
+        while outbox:
+            fn, args = outbox.popleft()
+            try:
+                fn(*args)
+            except Exception:
+                traceback.print_exc()
+
+    def _run_timers(self) -> None:
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, fn, args = heapq.heappop(self._timers)
+            try:
+                fn(*args)
+            except Exception:
+                traceback.print_exc()
+
+    def _drain(self, sock, is_router: bool) -> None:
+        handlers = self._handlers
+        for _ in range(10000):
+            try:
+                if is_router:
+                    identity, data = sock.recv_multipart(zmq.NOBLOCK)
+                else:
+                    data = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            except ValueError:
+                continue  # wrong frame count: not one of ours
+            try:
+                msg = protocol.decode(data)
+                handler = handlers.get(type(msg))
+                if handler is not None:
+                    handler(msg)
+            except protocol.ProtocolError as exc:
+                print(f"actorium: dropped bad message: {exc}", file=sys.stderr)
+            except Exception:
+                traceback.print_exc()
+
+    def _build_handlers(self) -> dict:
+        p = protocol
+        return {
+            p.TaskReply: self._on_task_reply,
+            p.StreamItem: self.submitter.on_stream_item,
+            p.GetObject: self._on_get_object,
+            p.ObjectValue: self._on_object_value,
+            p.AddBorrower: lambda m: self.refs.borrower_delta(m.object_id, m.borrower, 1),
+            p.RemoveBorrower: lambda m: self.refs.borrower_delta(m.object_id, m.borrower, -1),
+            p.LeaseGranted: self.submitter.on_lease_granted,
+            p.LeaseWorkerDied: self.submitter.on_lease_worker_died,
+            p.LeaseInfeasible: self.submitter.on_lease_infeasible,
+            p.ReclaimLease: self.submitter.on_reclaim,
+            p.ActorUpdate: self.actors.on_actor_update,
+            p.LogBatch: self._on_log_batch,
+            p.CancelTask: self._on_cancel_task,
+            p.Reply: self._on_reply,
+        }
+
+    def _on_reply(self, msg) -> None:
+        cb = self._req_callbacks.pop(msg.req_id, None)
+        if cb is not None:
+            cb(msg)
+
+    def _on_task_reply(self, msg) -> None:
+        spec = self.submitter.inflight.pop(msg.task_id, None)
+        if spec is None:
+            self._discard_results(msg.results)
+            return
+        if spec.kind == "task":
+            self.submitter.on_reply(spec, msg)
+        else:
+            self.actors.on_reply(spec, msg)
+
+    def _discard_results(self, results) -> None:
+        stored = [r[1] for r in results if r[0] == VALUE_STORED]
+        if stored:
+            self._send_raylet(protocol.FreeObjects(stored))
+
+    def complete(self, spec, results: list, contained=()) -> None:
+        """I/O thread: publish a finished task's results to its return refs."""
+        refs = self.refs
+        if contained:
+            contained = [self._adopt(oid, owner) for oid, owner in contained]
+        for i, oid in enumerate(spec.return_ids):
+            value = results[i] if i < len(results) else results[-1]
+            if not refs.set_value(oid, value, contained if i == 0 else ()) \
+                    and value[0] == VALUE_STORED:
+                self._send_raylet(protocol.FreeObjects([value[1]]))
+        spec.holds = []
+        self.submitter.live.pop(spec.task_id, None)
+
+    def _adopt(self, object_id: bytes, owner: str) -> ObjectRef:
+        ref = ObjectRef(object_id, owner)
+        if owner != self.owner_addr:
+            self.refs.adopt_borrow(object_id, owner)
+        return ref
+
+    def fail(self, spec, exc: BaseException, user_error: bool = False) -> None:
+        blob = serialization.error_blob(exc, spec.name, os.getpid(), user_error=user_error)
+        self.complete(spec, [[VALUE_ERROR, blob, 0]])
+
+    def _on_get_object(self, msg) -> None:
+        def send(object_id, value):
+            transport.send(msg.reply_to, protocol.ObjectValue(object_id, value))
+        value = self.refs.add_waiter(msg.object_id, self.owner_addr, send)
+        if value is not None:
+            send(msg.object_id, value)
+
+    def _on_object_value(self, msg) -> None:
+        self.refs.set_value(msg.object_id, msg.result)
+
+    def request_from_owner(self, object_id: bytes, owner: str) -> None:
+        """I/O thread: ask a remote owner for a value once."""
+        with self.refs.lock:
+            e = self.refs.entries.get(object_id)
+            if e is None or e.requested or e.value is not None:
+                return
+            e.requested = True
+        transport.send(owner, protocol.GetObject(object_id, self.owner_addr))
+
+    def _on_log_batch(self, msg) -> None:
+        if msg.job and msg.job != self.job:
+            return
+        sink = self.log_sink
+        if sink is not None:
+            sink(msg)
+
+    def _on_cancel_task(self, msg) -> None:
+        if self.on_cancel is not None:
+            self.on_cancel(msg.task_id, msg.force)
+
+    # -- functions ----------------------------------------------------------
+    def export(self, obj) -> bytes:
+        """Put a function or class into the gcs function table once; return its id."""
+        data = cloudpickle.dumps(obj)
+        fn_id = hashlib.sha1(data).digest()[:16]
+        if fn_id in self._exported:
+            return fn_id
+        with self._export_lock:
+            if fn_id not in self._exported:
+                self.rpc_gcs(protocol.KvPut(transport.next_req_id(), b"fn:" + fn_id, data, False))
+                self._exported.add(fn_id)
+        return fn_id
+
+    def rpc_gcs(self, msg, timeout: float = 30.0):
+        return transport.rpc(self.gcs_addr, msg, timeout, what="the gcs")
+
+    def rpc_raylet(self, msg, timeout: float = 30.0):
+        return transport.rpc(self.raylet_addr, msg, timeout, what="the raylet")
+
+    # -- objects: put / get / wait -----------------------------------------
+    def put(self, value) -> ObjectRef:
+        if isinstance(value, ObjectRef):
+            raise TypeError("Calling put() on an ObjectRef is not allowed: "
+                            "pass the ref itself instead.")
+        ser = serialization.serialize(value)
+        oid = new_put_id()
+        ref = ObjectRef(oid, self.owner_addr)
+        self._store_value(oid, ser)
+        return ref
+
+    def _store_value(self, oid: bytes, ser) -> list:
+        """Record an owned value: inline in memory if small, else in the node store."""
+        if ser.size <= serialization.INLINE_MAX:
+            value = [VALUE_INLINE, ser.to_bytes(), ser.size]
+        else:
+            value = [VALUE_STORED, oid, ser.size]
+            self.store_put(oid, ser.parts)
+        with self.refs.lock:
+            e = self.refs.ensure(oid, self.owner_addr)
+            e.value = value
+            e.contained = ser.contained
+        return value
+
+    def store_put(self, oid: bytes, parts) -> None:
+        try:
+            self.store.put(oid, parts, owner=self.worker_id)
+        except Exception as exc:
+            if type(exc).__name__ == "ObjectStoreFullError":
+                raise ObjectStoreFullError(str(exc)) from None
+            raise
+
+    def materialize(self, object_id: bytes, value: list):
+        kind, data, _ = value
+        if kind == VALUE_INLINE:
+            return serialization.deserialize(data)
+        if kind == VALUE_STORED:
+            blob = self.store.get(data)
+            if blob is None:
+                from actorium.exceptions import ObjectLostError
+                raise ObjectLostError(f"object {object_id.hex()} is no longer in the object store")
+            return serialization.deserialize(blob)
+        if kind == VALUE_ERROR:
+            raise serialization.load_error(data).to_exception()
+        raise RuntimeError(f"unknown value kind {kind}")
+
+    def _wait_values(self, refs: list, count: int, timeout: float | None) -> bool:
+        """Block until ``count`` of ``refs`` have values. False on timeout."""
+        waiter = _Waiter(count)
+        missing = []
+        for ref in refs:
+            if self.refs.add_waiter(ref.id, ref.owner, waiter) is not None:
+                waiter(ref.id, None)
+            elif ref.owner != self.owner_addr:
+                missing.append(ref)
+        for ref in missing:
+            self.post(self.request_from_owner, ref.id, ref.owner)
+        if waiter.event.is_set():
+            return True
+        blocked = self.on_block is not None
+        if blocked:
+            self.on_block()
+        try:
+            return waiter.event.wait(timeout)
+        finally:
+            if blocked:
+                self.on_unblock()
+
+    def get(self, refs: list, timeout: float | None):
+        get_value = self.refs.get_value
+        values = [get_value(r.id) for r in refs]
+        pending = [r for r, v in zip(refs, values) if v is None]
+        if pending:
+            if not self._wait_values(pending, len(pending), timeout):
+                raise GetTimeoutError(
+                    f"Get timed out: {len([r for r in pending if get_value(r.id) is None])} "
+                    f"of {len(refs)} object(s) not ready after {timeout}s.")
+            values = [get_value(r.id) for r in refs]
+        return [self.materialize(r.id, v) for r, v in zip(refs, values)]
+
+    def wait(self, refs: list, num_returns: int, timeout: float | None):
+        get_value = self.refs.get_value
+        ready_now = sum(1 for r in refs if get_value(r.id) is not None)
+        if ready_now < num_returns:
+            self._wait_values(refs, num_returns, timeout)
+        ready, not_ready = [], []
+        for r in refs:
+            (ready if len(ready) < num_returns and get_value(r.id) is not None
+             else not_ready).append(r)
+        return ready, not_ready
+
+    def future_for(self, ref: ObjectRef) -> concurrent.futures.Future:
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+
+        def resolve(object_id, value):
+            try:
+                fut.set_result(self.materialize(object_id, value))
+            except BaseException as exc:  # the stored error is the future's outcome
+                fut.set_exception(exc)
+        value = self.refs.add_waiter(ref.id, ref.owner, resolve)
+        if value is not None:
+            resolve(ref.id, value)
+        elif ref.owner != self.owner_addr:
+            self.post(self.request_from_owner, ref.id, ref.owner)
+        return fut
+
+    # -- lifecycle ----------------------------------------------------------
+    def shutdown(self) -> None:
+        if self._stopping:
+            return
+        done = threading.Event()
+
+        def stop():
+            self.submitter.return_all_leases()
+            self._stopping = True
+            done.set()
+        self.post(stop)
+        done.wait(5)
+        self._stopping = True
+        self._thread.join(5)
+        if self._store is not None:
+            self._store.close()
+        try:
+            os.close(self._wake_fd)
+        except OSError:
+            pass
+
+
+def set_global_worker(worker) -> None:
+    object_ref._worker = worker
+
+
+def global_worker():
+    return object_ref._worker
+
+
+def object_ids_for(task_id: bytes, n: int) -> list:
+    return [object_id_for(task_id, i) for i in range(n)]

@@ -1,0 +1,137 @@
+"""Starting and stopping node processes, and finding a running cluster.
+
+An embedded cluster (``init()`` with no address) is one node process started here, in
+its own process group; it watches the driver's pid and exits if the driver dies, so a
+SIGKILLed driver never leaves a cluster behind. ``actorium start --head`` writes
+``/tmp/actorium/current_cluster`` so ``init(address="auto")`` can find it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+ROOT = os.environ.get("ACTORIUM_TMPDIR", "/tmp/actorium-sessions")
+CURRENT = os.path.join(ROOT, "current_cluster")
+
+
+def new_session_dir() -> str:
+    path = os.path.join(ROOT, "s-" + uuid.uuid4().hex[:10])
+    os.makedirs(os.path.join(path, "sockets"), exist_ok=True)
+    os.makedirs(os.path.join(path, "logs"), exist_ok=True)
+    return path
+
+
+def start_node(session_dir: str, *, head: bool, num_cpus: float, num_gpus: float = 0,
+               resources: dict | None = None, gcs_address: str = "", port: int = 0,
+               host: str = "127.0.0.1", driver_pid: int = 0, object_store_memory: int = 0,
+               timeout: float = 60.0) -> tuple[subprocess.Popen, dict]:
+    """Start a node process and wait for its READY line. Raises RuntimeError with the
+    node's log tail if it fails to come up in ``timeout`` seconds."""
+    cmd = [sys.executable, "-m", "actorium.raylet.node", "--session-dir", session_dir,
+           "--num-cpus", str(num_cpus), "--num-gpus", str(num_gpus),
+           "--resources", json.dumps(resources or {}), "--host", host]
+    if head:
+        cmd += ["--head", "--port", str(port)]
+    else:
+        cmd += ["--gcs-address", gcs_address]
+    if driver_pid:
+        cmd += ["--driver-pid", str(driver_pid)]
+    if object_store_memory:
+        cmd += ["--object-store-memory", str(int(object_store_memory))]
+    log = open(os.path.join(session_dir, "logs", f"node-{uuid.uuid4().hex[:6]}.err"), "ab")
+    env = dict(os.environ)
+    src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                            start_new_session=True, env=env, close_fds=True)
+    log.close()
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
+        if ready:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            buf += chunk
+            if b"\n" in buf:
+                line = buf.split(b"\n", 1)[0].decode()
+                if line.startswith("READY "):
+                    proc.stdout.close()
+                    return proc, json.loads(line[6:])
+        elif proc.poll() is not None:
+            break
+    kill_group(proc.pid)
+    proc.wait()
+    raise RuntimeError(f"the actorium node failed to start; see logs in {session_dir}/logs\n"
+                       f"{_tail(session_dir)}")
+
+
+def _tail(session_dir: str) -> str:
+    out = []
+    logs = os.path.join(session_dir, "logs")
+    for name in sorted(os.listdir(logs)):
+        if name.endswith(".err") or name.startswith("gcs"):
+            with open(os.path.join(logs, name), "rb") as f:
+                out.append(f.read()[-2000:].decode(errors="replace"))
+    return "\n".join(out)
+
+
+def kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_node(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """Ask a node to stop (SIGTERM), then make sure its whole group is gone."""
+    try:
+        os.kill(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    kill_group(proc.pid)
+    try:
+        proc.wait(2)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def remove_session(session_dir: str, store_roots=()) -> None:
+    for root in store_roots:
+        shutil.rmtree(root, ignore_errors=True)
+        parent = os.path.dirname(root)
+        try:
+            os.rmdir(parent)
+        except OSError:
+            pass
+    shutil.rmtree(os.path.join(session_dir, "sockets"), ignore_errors=True)
+    shutil.rmtree(os.path.join(session_dir, "spill"), ignore_errors=True)
+    shutil.rmtree(os.path.join(session_dir, "gcs"), ignore_errors=True)
+
+
+def write_current(info: dict) -> None:
+    os.makedirs(ROOT, exist_ok=True)
+    tmp = CURRENT + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(info, f)
+    os.replace(tmp, CURRENT)
+
+
+def read_current() -> dict | None:
+    try:
+        with open(CURRENT) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None

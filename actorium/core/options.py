@@ -1,0 +1,151 @@
+"""Typed options for remote functions and actors, validated when built.
+
+``TaskOptions`` and ``ActorOptions`` are frozen; ``.options(...)`` makes a new one with
+``dataclasses.replace`` semantics. Unknown names and wrong types fail at decoration or
+call time with the list of valid options, as Ray users expect.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+_NUMBER = (int, float)
+
+
+def _check_resource_amount(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, _NUMBER) or value < 0:
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+
+
+def _check_resources(value) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise TypeError(f"resources must be a dict of name -> amount, got {type(value).__name__}")
+    for k, v in value.items():
+        if not isinstance(k, str):
+            raise TypeError(f"resource names must be str, got {k!r}")
+        if k in ("CPU", "GPU"):
+            raise ValueError(f"use num_cpus/num_gpus instead of resources={{{k!r}: ...}}")
+        _check_resource_amount(f"resources[{k!r}]", v)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOptions:
+    num_cpus: float = 1
+    num_gpus: float = 0
+    resources: dict | None = None
+    memory: int = 0
+    max_retries: int = 3
+    retry_exceptions: Any = False
+    num_returns: Any = 1
+    name: str = ""
+    scheduling_strategy: Any = None
+    runtime_env: dict | None = None
+    isolation: str | None = None
+    sandbox: Any = None
+
+    def __post_init__(self):
+        _check_resource_amount("num_cpus", self.num_cpus)
+        _check_resource_amount("num_gpus", self.num_gpus)
+        _check_resource_amount("memory", self.memory)
+        _check_resources(self.resources)
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) \
+                or self.max_retries < -1:
+            raise ValueError(f"max_retries must be an int >= -1, got {self.max_retries!r}")
+        re = self.retry_exceptions
+        if not isinstance(re, bool) and not (
+                isinstance(re, (list, tuple)) and all(isinstance(c, type) and issubclass(c, BaseException) for c in re)):
+            raise TypeError("retry_exceptions must be a bool or a list of exception classes")
+        nr = self.num_returns
+        if nr not in ("streaming", "dynamic") and (
+                isinstance(nr, bool) or not isinstance(nr, int) or nr < 0):
+            raise ValueError(f"num_returns must be an int >= 0 or 'streaming', got {nr!r}")
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a str, got {type(self.name).__name__}")
+        if self.isolation not in (None, "none", "sandbox"):
+            raise ValueError(f"isolation must be None or 'sandbox', got {self.isolation!r}")
+
+    def shape(self) -> dict:
+        return resource_shape(self.num_cpus, self.num_gpus, self.resources, self.memory)
+
+
+@dataclass(frozen=True, slots=True)
+class ActorOptions:
+    num_cpus: float = 0
+    num_gpus: float = 0
+    resources: dict | None = None
+    memory: int = 0
+    name: str | None = None
+    namespace: str | None = None
+    lifetime: str | None = None
+    get_if_exists: bool = False
+    max_restarts: int = 0
+    max_task_retries: int = 0
+    max_concurrency: int | None = None
+    scheduling_strategy: Any = None
+    runtime_env: dict | None = None
+    isolation: str | None = None
+    sandbox: Any = None
+    checkpoint: Any = None
+
+    def __post_init__(self):
+        _check_resource_amount("num_cpus", self.num_cpus)
+        _check_resource_amount("num_gpus", self.num_gpus)
+        _check_resource_amount("memory", self.memory)
+        _check_resources(self.resources)
+        if self.name is not None and (not isinstance(self.name, str) or not self.name):
+            raise ValueError(f"name must be a non-empty str, got {self.name!r}")
+        if self.namespace is not None and not isinstance(self.namespace, str):
+            raise TypeError("namespace must be a str")
+        if self.lifetime not in (None, "detached", "non_detached"):
+            raise ValueError(f"lifetime must be None, 'detached' or 'non_detached', got {self.lifetime!r}")
+        for attr in ("max_restarts", "max_task_retries"):
+            v = getattr(self, attr)
+            if isinstance(v, bool) or not isinstance(v, int) or v < -1:
+                raise ValueError(f"{attr} must be an int >= -1, got {v!r}")
+        mc = self.max_concurrency
+        if mc is not None and (isinstance(mc, bool) or not isinstance(mc, int) or mc < 1):
+            raise ValueError(f"max_concurrency must be an int >= 1, got {mc!r}")
+        if self.isolation not in (None, "none", "sandbox"):
+            raise ValueError(f"isolation must be None or 'sandbox', got {self.isolation!r}")
+
+    def shape(self) -> dict:
+        return resource_shape(self.num_cpus, self.num_gpus, self.resources, self.memory)
+
+
+def resource_shape(num_cpus, num_gpus, resources, memory) -> dict:
+    shape = {}
+    if num_cpus:
+        shape["CPU"] = float(num_cpus)
+    if num_gpus:
+        shape["GPU"] = float(num_gpus)
+    if memory:
+        shape["memory"] = float(memory)
+    for k, v in (resources or {}).items():
+        if v:
+            shape[k] = float(v)
+    return shape
+
+
+def _valid_names(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def build(cls, base=None, **kwargs):
+    """Make ``cls`` options from keyword arguments, layered over ``base`` if given."""
+    valid = _valid_names(cls)
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"Invalid option(s) {', '.join(map(repr, unknown))} for "
+            f"{'an actor' if cls is ActorOptions else 'a remote function'}. "
+            f"Valid options: {', '.join(valid)}")
+    if base is None:
+        return cls(**kwargs)
+    return dataclasses.replace(base, **kwargs)
+
+
+TASK_OPTION_NAMES = _valid_names(TaskOptions)
+ACTOR_OPTION_NAMES = _valid_names(ActorOptions)

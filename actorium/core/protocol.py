@@ -1,0 +1,427 @@
+"""Every message that crosses a process boundary, declared once.
+
+A message is a slotted dataclass with a class-level ``op`` name. On the wire it is a
+msgpack array ``[op, field1, field2, ...]`` in declaration order; sender and receiver
+share this module, so the wire format is written down exactly once. Only plain
+msgpack types travel here (never pickle): user values ride inside ``bytes`` fields
+as serialized blobs that only authenticated cluster peers ever unpickle.
+
+Invariant: field order is the wire order; adding a field means appending it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import msgpack
+
+PROTOCOL_VERSION = 1
+
+_BY_OP: dict[str, type] = {}
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+_packb = msgpack.Packer(use_bin_type=True).pack
+
+
+def _message(cls):
+    """Register a message class under its ``op`` and freeze its field order."""
+    cls = dataclass(slots=True)(cls)
+    if cls.op in _BY_OP:
+        raise RuntimeError(f"duplicate message op {cls.op!r}")
+    _BY_OP[cls.op] = cls
+    _FIELDS[cls] = tuple(f.name for f in fields(cls))
+    return cls
+
+
+def encode(msg) -> bytes:
+    names = _FIELDS[type(msg)]
+    return _packb([msg.op, *[getattr(msg, n) for n in names]])
+
+
+class ProtocolError(Exception):
+    """A peer sent bytes that are not a known, well-formed message."""
+
+
+def decode(data) -> Any:
+    try:
+        items = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=False)
+        cls = _BY_OP[items[0]]
+        return cls(*items[1:])
+    except Exception as exc:  # any malformed input is the peer's fault, never ours
+        raise ProtocolError(f"undecodable message ({len(data)} bytes): {exc}") from None
+
+
+# ---------------------------------------------------------------------------
+# Generic request/reply. Requests that expect an answer carry ``req_id``;
+# the answer is a Reply with the same id.
+# ---------------------------------------------------------------------------
+@_message
+class Reply:
+    op: ClassVar[str] = "reply"
+    req_id: int
+    ok: bool
+    value: Any  # msgpack-able result, or an error string when not ok
+
+
+# ---------------------------------------------------------------------------
+# Owner <-> executing worker (the per-task path; the raylet is not on it).
+# Values: ``args`` is a serialized (args, kwargs) blob with top-level refs replaced by
+# slots; ``refs`` lists [slot, kind, data] resolved values (see serialization.VALUE_*).
+# ---------------------------------------------------------------------------
+@_message
+class PushTask:
+    op: ClassVar[str] = "push_task"
+    task_id: bytes
+    fn_id: bytes
+    name: str
+    args: bytes
+    refs: list
+    num_returns: Any  # int, or "streaming"
+    owner: str  # owner endpoint address to reply to
+    job: str
+    retry_exceptions: Any  # bool: whether the owner may retry on exceptions
+    namespace: str
+
+
+@_message
+class ActorCall:
+    op: ClassVar[str] = "actor_call"
+    task_id: bytes
+    method: str
+    args: bytes
+    refs: list
+    num_returns: Any
+    owner: str
+    caller: bytes
+    seq: int
+    job: str
+    namespace: str
+
+
+@_message
+class ActorInit:
+    """Sent by the raylet to a freshly started actor worker: build the instance."""
+    op: ClassVar[str] = "actor_init"
+    actor_id: bytes
+    class_id: bytes
+    name: str
+    args: bytes
+    refs: list
+    max_concurrency: int
+    is_async: bool
+    gcs: str
+    job: str
+    restarts: int
+    namespace: str
+
+
+@_message
+class TaskReply:
+    """Results of a task or actor call. ``results`` is a list of [kind, data, size]."""
+    op: ClassVar[str] = "task_reply"
+    task_id: bytes
+    results: list
+    worker_id: bytes
+    contained: list  # [object_id, owner] of refs nested in the results
+
+
+@_message
+class StreamItem:
+    op: ClassVar[str] = "stream_item"
+    task_id: bytes
+    index: int
+    result: list  # [kind, data, size]
+
+
+@_message
+class CancelTask:
+    op: ClassVar[str] = "cancel_task"
+    task_id: bytes
+    force: bool
+
+
+# ---------------------------------------------------------------------------
+# Objects between owners and borrowers.
+# ---------------------------------------------------------------------------
+@_message
+class GetObject:
+    """Ask an owner for an object's value; answered with ObjectValue when it is ready."""
+    op: ClassVar[str] = "get_object"
+    object_id: bytes
+    reply_to: str
+
+
+@_message
+class ObjectValue:
+    op: ClassVar[str] = "object_value"
+    object_id: bytes
+    result: list  # [kind, data, size]
+
+
+@_message
+class AddBorrower:
+    op: ClassVar[str] = "add_borrower"
+    object_id: bytes
+    borrower: str
+
+
+@_message
+class RemoveBorrower:
+    op: ClassVar[str] = "remove_borrower"
+    object_id: bytes
+    borrower: str
+
+
+# ---------------------------------------------------------------------------
+# Core worker <-> raylet.
+# ---------------------------------------------------------------------------
+@_message
+class RegisterClient:
+    """A driver or worker announces itself to its node's raylet."""
+    op: ClassVar[str] = "register_client"
+    req_id: int
+    worker_id: bytes
+    pid: int
+    kind: str  # "driver" | "worker"
+    task_addr: str
+    owner_addr: str
+    job: str
+
+
+@_message
+class RequestLease:
+    op: ClassVar[str] = "request_lease"
+    req_id: int
+    shape: dict
+    owner: str
+
+
+@_message
+class LeaseGranted:
+    op: ClassVar[str] = "lease_granted"
+    req_id: int
+    lease_id: int
+    worker_id: bytes
+    task_addr: str
+    owner_addr: str
+
+
+@_message
+class ReturnLease:
+    op: ClassVar[str] = "return_lease"
+    lease_id: int
+    kill_worker: bool
+
+
+@_message
+class ReclaimLease:
+    """The raylet has waiting lease requests: return this lease as soon as it is idle."""
+    op: ClassVar[str] = "reclaim_lease"
+    lease_id: int
+
+
+@_message
+class LeaseWorkerDied:
+    op: ClassVar[str] = "lease_worker_died"
+    lease_id: int
+    reason: str
+
+
+@_message
+class LeaseInfeasible:
+    """Sent once per request whose shape no node can ever satisfy; the request stays queued."""
+    op: ClassVar[str] = "lease_infeasible"
+    req_id: int
+    shape: dict
+    total: dict
+
+
+@_message
+class WorkerBlocked:
+    op: ClassVar[str] = "worker_blocked"
+    worker_id: bytes
+
+
+@_message
+class WorkerUnblocked:
+    op: ClassVar[str] = "worker_unblocked"
+    worker_id: bytes
+
+
+@_message
+class FreeObjects:
+    op: ClassVar[str] = "free_objects"
+    object_ids: list
+
+
+@_message
+class LogBatch:
+    op: ClassVar[str] = "log_batch"
+    pid: int
+    name: str
+    stream: str  # "stdout" | "stderr"
+    lines: list
+    job: str
+
+
+@_message
+class StartActor:
+    """gcs -> raylet: start a dedicated worker for an actor and send it ActorInit."""
+    op: ClassVar[str] = "start_actor"
+    actor_id: bytes
+    shape: dict
+    init: bytes  # encoded ActorInit
+
+
+@_message
+class KillWorker:
+    op: ClassVar[str] = "kill_worker"
+    actor_id: bytes
+
+
+@_message
+class NodeStats:
+    op: ClassVar[str] = "node_stats"
+    req_id: int
+
+
+@_message
+class ShutdownNode:
+    op: ClassVar[str] = "shutdown_node"
+    req_id: int
+
+
+# ---------------------------------------------------------------------------
+# Anyone <-> gcs.
+# ---------------------------------------------------------------------------
+@_message
+class RegisterNode:
+    op: ClassVar[str] = "register_node"
+    req_id: int
+    node_id: str
+    raylet_addr: str
+    resources: dict
+    store_root: str
+    pid: int
+    version: int
+
+
+@_message
+class NodeHeartbeat:
+    op: ClassVar[str] = "node_heartbeat"
+    node_id: str
+    available: dict
+
+
+@_message
+class KvPut:
+    op: ClassVar[str] = "kv_put"
+    req_id: int
+    key: bytes
+    value: bytes
+    overwrite: bool
+
+
+@_message
+class KvGet:
+    op: ClassVar[str] = "kv_get"
+    req_id: int
+    key: bytes
+
+
+@_message
+class RegisterActor:
+    """Reserve an actor id (and its name, if any). Answered with the actor's info;
+    with get_if_exists an existing actor of that name is returned instead."""
+    op: ClassVar[str] = "register_actor"
+    req_id: int
+    actor_id: bytes
+    name: str
+    namespace: str
+    detached: bool
+    get_if_exists: bool
+    max_restarts: int
+    shape: dict
+    owner_job: str
+    meta: bytes  # msgpack of class name and method table, for get_actor handles
+
+
+@_message
+class CreateActor:
+    op: ClassVar[str] = "create_actor"
+    actor_id: bytes
+    init: bytes  # encoded ActorInit
+
+
+@_message
+class ActorReady:
+    op: ClassVar[str] = "actor_ready"
+    actor_id: bytes
+    task_addr: str
+    owner_addr: str
+    worker_id: bytes
+    node_id: str
+    pid: int
+
+
+@_message
+class ActorWorkerExited:
+    op: ClassVar[str] = "actor_worker_exited"
+    actor_id: bytes
+    reason: str
+    creation_error: bytes  # serialized error blob when __init__ raised, else b""
+
+
+@_message
+class SubscribeActor:
+    op: ClassVar[str] = "subscribe_actor"
+    actor_id: bytes
+
+
+@_message
+class ActorUpdate:
+    op: ClassVar[str] = "actor_update"
+    actor_id: bytes
+    state: str
+    task_addr: str
+    owner_addr: str
+    reason: str
+    error: bytes  # serialized creation error blob, if any
+    restarts: int
+
+
+@_message
+class KillActor:
+    op: ClassVar[str] = "kill_actor"
+    req_id: int
+    actor_id: bytes
+    no_restart: bool
+
+
+@_message
+class GetNamedActor:
+    op: ClassVar[str] = "get_named_actor"
+    req_id: int
+    name: str
+    namespace: str
+
+
+@_message
+class ListState:
+    """Read-only views for the API and CLI: what = nodes | actors | resources | objects."""
+    op: ClassVar[str] = "list_state"
+    req_id: int
+    what: str
+
+
+@_message
+class JobFinished:
+    op: ClassVar[str] = "job_finished"
+    req_id: int
+    job: str
+
+
+@_message
+class Ping:
+    op: ClassVar[str] = "ping"
+    req_id: int

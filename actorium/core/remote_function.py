@@ -1,0 +1,85 @@
+"""``@actorium.remote`` on a function: a RemoteFunction whose ``.remote()`` submits a task."""
+from __future__ import annotations
+
+import functools
+import inspect
+
+from actorium.core import options as opts
+from actorium.core.ids import new_task_id, object_id_for
+from actorium.core.object_ref import ObjectRef, ObjectRefGenerator, _current
+from actorium.core.task_spec import TaskSpec, pack_arguments
+
+
+class RemoteFunction:
+    def __init__(self, fn, options: opts.TaskOptions):
+        if not callable(fn):
+            raise TypeError(f"@actorium.remote needs a function or class, got {type(fn).__name__}")
+        self._function = fn
+        self._options = options
+        self._name = getattr(fn, "__qualname__", getattr(fn, "__name__", "task"))
+        self._signature = _signature(fn)
+        self._exported: tuple = (None, b"")  # (worker, fn_id): re-export per core worker
+        functools.update_wrapper(self, fn, updated=())
+        if options.num_returns == "streaming" and not (
+                inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)):
+            raise TypeError(f"num_returns='streaming' needs a generator function; "
+                            f"{self._name} is not one")
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"Remote functions cannot be called directly. Instead of running "
+                        f"'{self._name}()', try '{self._name}.remote()'.")
+
+    def options(self, **kwargs) -> "RemoteFunction":
+        new = RemoteFunction.__new__(RemoteFunction)
+        new.__dict__.update(self.__dict__)
+        new._options = opts.build(opts.TaskOptions, self._options, **kwargs)
+        return new
+
+    def remote(self, *args, **kwargs):
+        o = self._options
+        if self._signature is not None:
+            try:
+                self._signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{self._name}.remote(): {exc}") from None
+        if o.isolation == "sandbox":
+            from actorium.isolation import integration
+            return integration.submit_sandboxed_function(self, args, kwargs)
+        cw = _current()
+        worker, fn_id = self._exported
+        if worker is not cw:
+            fn_id = cw.export(self._function)
+            self._exported = (cw, fn_id)
+        task_id = new_task_id()
+        blob, slots, holds = pack_arguments(args, kwargs, cw.put)
+        streaming = o.num_returns == "streaming"
+        n = 1 if streaming else o.num_returns
+        return_ids = [object_id_for(task_id, i) for i in range(n)]
+        spec = TaskSpec(task_id, "task", o.name or self._name, blob, slots,
+                        o.num_returns, return_ids, cw.job)
+        spec.fn_id = fn_id
+        spec.holds = holds
+        spec.shape = o.shape()
+        spec.key = tuple(sorted(spec.shape.items()))
+        spec.retries_left = o.max_retries
+        spec.retry_exceptions = o.retry_exceptions
+        refs = [ObjectRef(oid, cw.owner_addr) for oid in return_ids]
+        if streaming:
+            from actorium.core.submitter import Stream
+            spec.stream = Stream(cw, task_id)
+            cw.post(cw.submitter.submit, spec)
+            return ObjectRefGenerator(refs[0], spec.stream)
+        cw.post(cw.submitter.submit, spec)
+        if n == 1:
+            return refs[0]
+        return refs if n else None
+
+    def __repr__(self) -> str:
+        return f"RemoteFunction({self._name})"
+
+
+def _signature(fn):
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None

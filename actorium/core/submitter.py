@@ -1,0 +1,336 @@
+"""Normal-task submission on the owner's I/O thread.
+
+The owner leases workers from its raylet once per resource shape and pushes tasks
+straight to them, pipelined up to ``PIPELINE_DEPTH`` per worker. A lease is kept while
+work keeps coming (and briefly after, so a loop of synchronous calls does not pay a
+lease round trip per task) and is returned when idle, or at once when the raylet asks
+for it back because other work waits.
+
+Task lifecycle here: resolving -> queued -> pushed -> finished, with retries going back
+to queued. Only the I/O thread touches this state.
+"""
+from __future__ import annotations
+
+import collections
+import sys
+import threading
+
+from actorium.core import protocol, transport
+from actorium.core.object_ref import ObjectRef
+from actorium.core.serialization import VALUE_ERROR, VALUE_INLINE, load_error
+from actorium.exceptions import TaskCancelledError, WorkerCrashedError
+
+PIPELINE_DEPTH = 16
+MAX_LEASES_PER_SHAPE = 64
+IDLE_LEASE_SECONDS = 1.0
+
+
+class Lease:
+    __slots__ = ("lease_id", "worker_id", "task_addr", "worker_owner", "inflight", "reclaim",
+                 "key", "idle_token")
+
+    def __init__(self, lease_id, worker_id, task_addr, worker_owner, key):
+        self.lease_id = lease_id
+        self.worker_id = worker_id
+        self.task_addr = task_addr
+        self.worker_owner = worker_owner
+        self.inflight: dict = {}
+        self.reclaim = False
+        self.key = key
+        self.idle_token = 0
+
+
+class ShapeQueue:
+    __slots__ = ("shape", "queue", "leases", "requests")
+
+    def __init__(self, shape):
+        self.shape = shape
+        self.queue: collections.deque = collections.deque()
+        self.leases: list[Lease] = []
+        self.requests: dict[int, bool] = {}  # outstanding lease request ids
+
+
+class Stream:
+    """Items of one streaming task as they arrive; ``end`` is the item count once known."""
+
+    def __init__(self, worker, task_id: bytes):
+        self.worker = worker
+        self.task_id = task_id
+        self.refs: list = []
+        self.end: int | None = None
+        self.cond = threading.Condition()
+        self.futures: dict[int, list] = {}
+
+    def add(self, index: int, ref) -> None:
+        with self.cond:
+            while len(self.refs) <= index:
+                self.refs.append(None)
+            self.refs[index] = ref
+            self.cond.notify_all()
+        self._fire()
+
+    def finish(self, count: int) -> None:
+        with self.cond:
+            self.end = count
+            self.cond.notify_all()
+        self._fire()
+
+    def _ready(self, index: int):
+        if index < len(self.refs) and self.refs[index] is not None:
+            return True, self.refs[index]
+        if self.end is not None and index >= self.end:
+            return True, None
+        return False, None
+
+    def wait_item(self, index: int, timeout):
+        with self.cond:
+            ok = self.cond.wait_for(lambda: self._ready(index)[0], timeout)
+            if not ok:
+                from actorium.exceptions import GetTimeoutError
+                raise GetTimeoutError(f"no item {index} of the stream within {timeout}s")
+            return self._ready(index)[1]
+
+    def future_item(self, index: int):
+        import concurrent.futures
+        fut = concurrent.futures.Future()
+        with self.cond:
+            ok, ref = self._ready(index)
+            if not ok:
+                self.futures.setdefault(index, []).append(fut)
+                return fut
+        fut.set_result(ref)
+        return fut
+
+    def _fire(self) -> None:
+        with self.cond:
+            ready = [(i, fs) for i, fs in self.futures.items() if self._ready(i)[0]]
+            for i, _ in ready:
+                del self.futures[i]
+        for i, fs in ready:
+            ref = self._ready(i)[1]
+            for f in fs:
+                f.set_result(ref)
+
+
+class TaskSubmitter:
+    def __init__(self, worker):
+        self.w = worker
+        self.shapes: dict = {}
+        self.leases: dict[int, Lease] = {}
+        self.inflight: dict[bytes, object] = {}  # task_id -> spec, pushed to a worker
+        self.streams: dict[bytes, Stream] = {}
+        self._infeasible_warned: set = set()
+        self._requests: dict[int, ShapeQueue] = {}  # lease request id -> its queue
+        self.live: dict[bytes, object] = {}  # task_id -> spec, from submit to finish
+
+    # -- entry points (I/O thread) -------------------------------------------
+    def submit(self, spec) -> None:
+        self.live[spec.task_id] = spec
+        if spec.cancelled:
+            self.w.fail(spec, TaskCancelledError(f"task {spec.name} was cancelled"))
+            return
+        self.resolve(spec, self._enqueue)
+
+    def resolve(self, spec, then) -> None:
+        """Resolve top-level ref arguments, then call ``then(spec)``; a failed argument
+        fails the task with the same error (errors flow through dependencies)."""
+        if not spec.slots:
+            then(spec)
+            return
+        spec.pending_deps = len(spec.slots)
+        spec.resolved = [None] * len(spec.slots)
+        w = self.w
+
+        def on_value(index, value):
+            spec.resolved[index] = [index, value[0], value[1], value[2]]
+            if value[0] == VALUE_ERROR and not spec.failed:
+                spec.failed = True
+                w.complete(spec, [value])
+                return
+            spec.pending_deps -= 1
+            if spec.pending_deps == 0 and not spec.failed:
+                then(spec)
+
+        for index, ref in spec.slots:
+            cb = (lambda i: (lambda _oid, value: on_value(i, value)))(index)
+            value = w.refs.add_waiter(ref.id, ref.owner, cb)
+            if value is not None:
+                on_value(index, value)
+                if spec.failed:
+                    return
+            elif ref.owner != w.owner_addr:
+                w.request_from_owner(ref.id, ref.owner)
+
+    def _enqueue(self, spec) -> None:
+        q = self.shapes.get(spec.key)
+        if q is None:
+            q = self.shapes[spec.key] = ShapeQueue(spec.shape)
+        q.queue.append(spec)
+        self._pump(q)
+
+    def _pump(self, q: ShapeQueue) -> None:
+        queue = q.queue
+        while queue:
+            best = None
+            for lease in q.leases:
+                if not lease.reclaim and len(lease.inflight) < PIPELINE_DEPTH and (
+                        best is None or len(lease.inflight) < len(best.inflight)):
+                    best = lease
+            if best is None:
+                break
+            spec = queue.popleft()
+            if spec.cancelled:
+                self.w.fail(spec, TaskCancelledError(f"task {spec.name} was cancelled"))
+                continue
+            self._push(best, spec)
+        if queue and not q.requests and len(q.leases) < MAX_LEASES_PER_SHAPE:
+            self._request_lease(q)
+        elif not queue and q.requests:
+            pass  # a late grant with no work is returned on arrival
+
+    def _push(self, lease: Lease, spec) -> None:
+        spec.lease = lease
+        lease.inflight[spec.task_id] = spec
+        self.inflight[spec.task_id] = spec
+        transport.send(lease.task_addr, protocol.PushTask(
+            spec.task_id, spec.fn_id, spec.name, spec.args,
+            spec.resolved,
+            spec.num_returns, self.w.owner_addr, spec.job, spec.retry_exceptions is not False,
+            self.w.namespace))
+
+    def _request_lease(self, q: ShapeQueue) -> None:
+        req_id = transport.next_req_id()
+        q.requests[req_id] = True
+        self._requests[req_id] = q
+        self.w._send_raylet(protocol.RequestLease(req_id, q.shape, self.w.owner_addr))
+
+    # -- raylet messages ----------------------------------------------------
+    def on_lease_granted(self, msg) -> None:
+        q = self._requests.pop(msg.req_id, None)
+        if q is None:
+            self.w._send_raylet(protocol.ReturnLease(msg.lease_id, False))
+            return
+        q.requests.pop(msg.req_id, None)
+        lease = Lease(msg.lease_id, msg.worker_id, msg.task_addr, msg.owner_addr, q)
+        self.leases[msg.lease_id] = lease
+        q.leases.append(lease)
+        if not q.queue:
+            self._return(lease)
+            return
+        self._pump(q)
+
+    def on_lease_infeasible(self, msg) -> None:
+        key = tuple(sorted(msg.shape.items()))
+        if key not in self._infeasible_warned:
+            self._infeasible_warned.add(key)
+            print(f"actorium: warning: a task needs {msg.shape} but the cluster has "
+                  f"{msg.total} in total; it stays pending until such a node joins.",
+                  file=sys.stderr)
+
+    def on_reclaim(self, msg) -> None:
+        lease = self.leases.get(msg.lease_id)
+        if lease is None:
+            return
+        lease.reclaim = True
+        if not lease.inflight:
+            self._return(lease)
+
+    def on_lease_worker_died(self, msg) -> None:
+        lease = self.leases.pop(msg.lease_id, None)
+        if lease is None:
+            return
+        q = lease.key
+        q.leases.remove(lease)
+        for spec in list(lease.inflight.values()):
+            self.inflight.pop(spec.task_id, None)
+            spec.lease = None
+            if spec.cancelled:
+                self.w.fail(spec, TaskCancelledError(f"task {spec.name} was cancelled"))
+            elif spec.retries_left != 0 and spec.stream is None:
+                spec.retries_left -= 1
+                q.queue.appendleft(spec)
+            else:
+                self.w.fail(spec, WorkerCrashedError(
+                    f"The worker running task {spec.name} died ({msg.reason}) and no "
+                    f"retries are left."))
+        self._pump(q)
+
+    # -- replies --------------------------------------------------------------
+    def on_reply(self, spec, msg) -> None:
+        lease = spec.lease
+        if lease is not None:
+            lease.inflight.pop(spec.task_id, None)
+        results = msg.results
+        if results and results[0][0] == VALUE_ERROR and self._should_retry(spec, results[0][1]):
+            spec.retries_left -= 1
+            spec.lease = None
+            lease.key.queue.append(spec)
+        elif spec.stream is not None:
+            count = results[0][2] if results else 0
+            spec.stream.finish(count)
+            self.w.complete(spec, results, msg.contained)
+        else:
+            self.w.complete(spec, results, msg.contained)
+        if lease is not None:
+            q = lease.key
+            if q.queue:
+                self._pump(q)
+            if not lease.inflight and lease.lease_id in self.leases:
+                if lease.reclaim:
+                    self._return(lease)
+                elif not q.queue:
+                    lease.idle_token += 1
+                    self.w.call_later(IDLE_LEASE_SECONDS, self._return_if_idle, lease,
+                                      lease.idle_token)
+
+    def _should_retry(self, spec, blob) -> bool:
+        if spec.retries_left == 0 or spec.cancelled or spec.retry_exceptions is False:
+            return False
+        err = load_error(blob)
+        if not err.user_error:
+            return False
+        if spec.retry_exceptions is True:
+            return True
+        return err.exception is not None and isinstance(err.exception, tuple(spec.retry_exceptions))
+
+    def on_stream_item(self, msg) -> None:
+        spec = self.inflight.get(msg.task_id)
+        if spec is None or spec.stream is None:
+            return
+        from actorium.core.ids import object_id_for
+        oid = object_id_for(spec.task_id, msg.index + 1)
+        ref = ObjectRef(oid, self.w.owner_addr)
+        self.w.refs.set_value(oid, msg.result)
+        spec.stream.add(msg.index, ref)
+
+    def _return_if_idle(self, lease: Lease, token: int) -> None:
+        if lease.idle_token == token and not lease.inflight and lease.lease_id in self.leases:
+            self._return(lease)
+
+    def _return(self, lease: Lease) -> None:
+        if self.leases.pop(lease.lease_id, None) is None:
+            return
+        lease.key.leases.remove(lease)
+        self.w._send_raylet(protocol.ReturnLease(lease.lease_id, False))
+        if lease.key.queue:
+            self._pump(lease.key)
+
+    def return_all_leases(self) -> None:
+        for lease in list(self.leases.values()):
+            self._return(lease)
+
+    # -- cancellation ---------------------------------------------------------
+    def cancel(self, task_id: bytes, force: bool) -> None:
+        spec = self.live.get(task_id)
+        if spec is None:
+            return
+        spec.cancelled = True
+        spec.retries_left = 0
+        for q in self.shapes.values():
+            for spec in q.queue:
+                if spec.task_id == task_id:
+                    q.queue.remove(spec)
+                    self.w.fail(spec, TaskCancelledError(f"task {spec.name} was cancelled"))
+                    return
+        if spec.lease is not None:
+            transport.send(spec.lease.worker_owner, protocol.CancelTask(task_id, force))

@@ -1,0 +1,117 @@
+"""ZeroMQ plumbing shared by every process: one context per process, one socket per
+(thread, peer), and a blocking request/reply helper with a timeout path.
+
+ZeroMQ sockets are not thread-safe, so sockets are cached per thread; an I/O thread
+owns the sockets it polls. Messages are single frames produced by ``protocol.encode``.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+
+import zmq
+
+from actorium.core import protocol
+
+_ctx: zmq.Context | None = None
+_ctx_pid = 0
+_ctx_lock = threading.Lock()
+_req_ids = itertools.count(1)
+_local = threading.local()
+
+
+def context() -> zmq.Context:
+    """The process's ZeroMQ context, created on first use (never inherited over fork)."""
+    global _ctx, _ctx_pid
+    if _ctx is None or _ctx_pid != os.getpid():
+        with _ctx_lock:
+            if _ctx is None or _ctx_pid != os.getpid():
+                _ctx = zmq.Context(io_threads=1)
+                _ctx_pid = os.getpid()
+                _local.__dict__.clear()
+    return _ctx
+
+
+def next_req_id() -> int:
+    return next(_req_ids)
+
+
+def configure(sock: zmq.Socket) -> zmq.Socket:
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SNDHWM, 0)
+    sock.setsockopt(zmq.RCVHWM, 0)
+    return sock
+
+
+def bind_router(addr: str) -> zmq.Socket:
+    sock = configure(context().socket(zmq.ROUTER))
+    sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
+    sock.bind(addr)
+    return sock
+
+
+def connect_dealer(addr: str) -> zmq.Socket:
+    sock = configure(context().socket(zmq.DEALER))
+    sock.connect(addr)
+    return sock
+
+
+def thread_dealer(addr: str) -> zmq.Socket:
+    """A DEALER to ``addr`` owned by the calling thread (created on first use)."""
+    socks = getattr(_local, "socks", None)
+    if socks is None or getattr(_local, "pid", 0) != os.getpid():
+        socks = _local.socks = {}
+        _local.pid = os.getpid()
+    sock = socks.get(addr)
+    if sock is None:
+        sock = socks[addr] = connect_dealer(addr)
+    return sock
+
+
+def send(addr: str, msg) -> None:
+    """Fire-and-forget ``msg`` to ``addr`` from the calling thread."""
+    thread_dealer(addr).send(protocol.encode(msg), copy=False)
+
+
+def close_thread_sockets() -> None:
+    for sock in getattr(_local, "socks", {}).values():
+        sock.close(0)
+    _local.socks = {}
+
+
+class RpcError(Exception):
+    """The peer answered with an error."""
+
+
+def rpc(addr: str, msg, timeout: float = 30.0, what: str = "") -> object:
+    """Send a request carrying ``msg.req_id`` and wait for its Reply.
+
+    Raises ``TimeoutError`` if nothing arrives in ``timeout`` seconds (the socket is then
+    discarded, so a late reply cannot be mistaken for the next call's) and ``RpcError``
+    if the peer reports an error.
+    """
+    sock = thread_dealer(addr)
+    sock.send(protocol.encode(msg), copy=False)
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not sock.poll(int(remaining * 1000) + 1):
+            if time.monotonic() < deadline:
+                continue
+            _local.socks.pop(addr, None)
+            sock.close(0)
+            raise TimeoutError(f"no answer from {what or addr} within {timeout:g}s "
+                               f"to {msg.op}")
+        reply = protocol.decode(sock.recv())
+        if isinstance(reply, protocol.Reply) and reply.req_id == msg.req_id:
+            if not reply.ok:
+                raise RpcError(reply.value)
+            return reply.value
+
+
+def reply_to(router: zmq.Socket, identity: bytes, req_id: int, value=None,
+             ok: bool = True) -> None:
+    router.send_multipart([identity, protocol.encode(protocol.Reply(req_id, ok, value))],
+                          copy=False)

@@ -1,0 +1,352 @@
+"""The executing side of a worker process: runs pushed tasks and actor calls.
+
+The main thread reads the worker's task socket and runs work inline (tasks and
+plain actors), in a thread pool (threaded actors) or on an asyncio loop (async actors).
+Replies go straight to the caller's owner endpoint. The process's CoreWorker (its own
+I/O thread) makes the worker an owner of whatever it submits or puts itself.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import ctypes
+import inspect
+import os
+import signal
+import sys
+import threading
+import traceback
+
+import zmq
+
+from actorium.core import core_worker, protocol, serialization, transport
+from actorium.core.ids import object_id_for
+from actorium.core.output import LineForwarder
+from actorium.core.serialization import VALUE_ERROR, VALUE_INLINE, VALUE_STORED
+from actorium.core.task_spec import unpack_arguments
+from actorium.exceptions import TaskCancelledError
+
+
+class Executor:
+    def __init__(self, cw: core_worker.CoreWorker, task_addr: str):
+        self.cw = cw
+        self.pid = os.getpid()
+        self.task_addr = task_addr
+        self.router = transport.bind_router(task_addr)
+        self.functions: dict[bytes, object] = {}
+        self.instance = None
+        self.actor_id = b""
+        self.actor_name = ""
+        self.pool = None
+        self.loop = None
+        self.semaphore = None
+        self.name = "worker"
+        self.running: bytes = b""
+        self.cancelled: set[bytes] = set()
+        self.main_ident = threading.get_ident()
+        cw.on_block = self._blocked
+        cw.on_unblock = self._unblocked
+        cw.on_cancel = self._cancel
+
+    # -- raylet notifications -------------------------------------------------
+    def _blocked(self):
+        transport.send(self.cw.raylet_addr, protocol.WorkerBlocked(self.cw.worker_id))
+
+    def _unblocked(self):
+        transport.send(self.cw.raylet_addr, protocol.WorkerUnblocked(self.cw.worker_id))
+
+    def _cancel(self, task_id: bytes, force: bool) -> None:
+        """Runs on the I/O thread. force kills the process, as in Ray."""
+        if force:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if task_id == self.running and self.pool is None and self.loop is None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self.main_ident), ctypes.py_object(TaskCancelledError))
+        else:
+            self.cancelled.add(task_id)
+
+    # -- main loop ------------------------------------------------------------
+    def run(self) -> None:
+        handlers = {protocol.PushTask: self.execute_task, protocol.ActorInit: self.init_actor,
+                    protocol.ActorCall: self.dispatch_call}
+        router = self.router
+        while True:
+            try:
+                _identity, data = router.recv_multipart()
+            except zmq.ZMQError:
+                return
+            except ValueError:
+                continue
+            try:
+                msg = protocol.decode(data)
+            except protocol.ProtocolError as exc:
+                print(f"actorium worker: dropped bad message: {exc}", file=sys.__stderr__)
+                continue
+            handler = handlers.get(type(msg))
+            if handler is not None:
+                handler(msg)
+
+    def function(self, fn_id: bytes):
+        fn = self.functions.get(fn_id)
+        if fn is None:
+            data = self.cw.rpc_gcs(protocol.KvGet(transport.next_req_id(), b"fn:" + fn_id))
+            if data is None:
+                raise RuntimeError(f"function {fn_id.hex()} is not in the function table")
+            import pickle
+            fn = self.functions[fn_id] = pickle.loads(data)
+        return fn
+
+    def arguments(self, blob: bytes, refs: list):
+        values = {}
+        for slot, kind, data, _size in refs:
+            values[slot] = self.cw.materialize(b"", [kind, data, _size]) \
+                if kind != VALUE_STORED else self._stored(data)
+        return unpack_arguments(blob, values)
+
+    def _stored(self, object_id: bytes):
+        blob = self.cw.store.get(object_id)
+        if blob is None:
+            from actorium.exceptions import ObjectLostError
+            raise ObjectLostError(f"argument object {object_id.hex()} is not in this node's store")
+        return serialization.deserialize(blob)
+
+    # -- results --------------------------------------------------------------
+    def pack(self, task_id: bytes, index: int, value, owner: str, contained: list) -> list:
+        ser = serialization.serialize(value)
+        for ref in ser.contained:
+            self._hand_over(ref, owner)
+            contained.append([ref.id, ref.owner])
+        if ser.size <= serialization.INLINE_MAX:
+            return [VALUE_INLINE, ser.to_bytes(), ser.size]
+        oid = object_id_for(task_id, index)
+        self.cw.store_put(oid, ser.parts)
+        return [VALUE_STORED, oid, ser.size]
+
+    def _hand_over(self, ref, caller: str) -> None:
+        """Register the caller as borrower of a ref nested in a result, before replying."""
+        if ref.owner == caller:
+            return
+        if ref.owner == self.cw.owner_addr:
+            self.cw.refs.borrower_delta(ref.id, caller, 1)
+        else:
+            transport.send(ref.owner, protocol.AddBorrower(ref.id, caller))
+
+    def pack_returns(self, task_id, result, num_returns, owner):
+        contained: list = []
+        if num_returns == 1:
+            return [self.pack(task_id, 0, result, owner, contained)], contained
+        if num_returns == 0:
+            return [], contained
+        if not isinstance(result, (tuple, list)) or len(result) != num_returns:
+            raise ValueError(f"Task returned {type(result).__name__} but num_returns="
+                             f"{num_returns} requires a sequence of that length.")
+        return [self.pack(task_id, i, v, owner, contained) for i, v in enumerate(result)], contained
+
+    def error_results(self, exc, name, num_returns, user_error=True):
+        blob = serialization.error_blob(exc, name, self.pid, user_error=user_error)
+        n = num_returns if isinstance(num_returns, int) else 1
+        return [[VALUE_ERROR, blob, 0]] * max(1, n)
+
+    def reply(self, owner: str, task_id: bytes, results, contained) -> None:
+        transport.send(owner, protocol.TaskReply(task_id, results, self.cw.worker_id, contained))
+
+    # -- normal tasks -----------------------------------------------------------
+    def execute_task(self, msg) -> None:
+        if msg.task_id in self.cancelled:
+            self.cancelled.discard(msg.task_id)
+            self.reply(msg.owner, msg.task_id, self.error_results(
+                TaskCancelledError(f"task {msg.name} was cancelled"), msg.name, msg.num_returns,
+                False), [])
+            return
+        self.name = msg.name
+        self.cw.current_task_id = msg.task_id
+        self.cw.job, self.cw.namespace = msg.job, msg.namespace
+        self.running = msg.task_id
+        contained: list = []
+        try:
+            fn = self.function(msg.fn_id)
+            args, kwargs = self.arguments(msg.args, msg.refs)
+            if msg.num_returns == "streaming":
+                count = self.stream(msg.task_id, fn(*args, **kwargs), msg.owner)
+                results = [[VALUE_INLINE, b"PN.", count]]
+            else:
+                results, contained = self.pack_returns(
+                    msg.task_id, fn(*args, **kwargs), msg.num_returns, msg.owner)
+        except TaskCancelledError as exc:
+            results = self.error_results(exc, msg.name, msg.num_returns, user_error=False)
+        except BaseException as exc:
+            results = self.error_results(_strip(exc), msg.name, msg.num_returns)
+        finally:
+            self.running = b""
+            self.cw.current_task_id = b""
+        self.reply(msg.owner, msg.task_id, results, contained)
+
+    def stream(self, task_id: bytes, gen, owner: str) -> int:
+        """Send each yielded value as it is produced; a failure becomes the last item."""
+        if not inspect.isgenerator(gen):
+            raise TypeError("num_returns='streaming' requires a generator function")
+        index = 0
+        try:
+            for item in gen:
+                contained: list = []
+                result = self.pack(task_id, index + 1, item, owner, contained)
+                transport.send(owner, protocol.StreamItem(task_id, index, result))
+                index += 1
+        except BaseException as exc:
+            blob = serialization.error_blob(_strip(exc), self.name, self.pid)
+            transport.send(owner, protocol.StreamItem(task_id, index, [VALUE_ERROR, blob, 0]))
+            index += 1
+        return index
+
+    # -- actors -------------------------------------------------------------------
+    def init_actor(self, msg) -> None:
+        self.actor_id = msg.actor_id
+        self.actor_name = msg.name
+        self.name = msg.name
+        self.cw.current_actor_id = msg.actor_id
+        self.cw.restarts = msg.restarts
+        self.cw.job, self.cw.namespace = msg.job, msg.namespace
+        try:
+            cls = self.function(msg.class_id)
+            args, kwargs = self.arguments(msg.args, msg.refs)
+            if msg.is_async:
+                self._start_loop(msg.max_concurrency)
+                fut = asyncio.run_coroutine_threadsafe(_construct_async(cls, args, kwargs), self.loop)
+                self.instance = fut.result()
+            else:
+                self.instance = cls(*args, **kwargs)
+                if msg.max_concurrency > 1:
+                    self.pool = concurrent.futures.ThreadPoolExecutor(
+                        msg.max_concurrency, thread_name_prefix="actorium-actor")
+        except BaseException as exc:
+            blob = serialization.error_blob(_strip(exc), f"{msg.name}.__init__", self.pid)
+            transport.send(msg.gcs, protocol.ActorWorkerExited(
+                msg.actor_id, "the actor's constructor raised", blob))
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+        transport.send(msg.gcs, protocol.ActorReady(
+            msg.actor_id, self.task_addr, self.cw.owner_addr, self.cw.worker_id,
+            self.cw.node_id, self.pid))
+
+    def _start_loop(self, max_concurrency: int) -> None:
+        ready = threading.Event()
+
+        def run():
+            self.loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self.loop)
+            self.semaphore = asyncio.Semaphore(max_concurrency)
+            ready.set()
+            self.loop.run_forever()
+        threading.Thread(target=run, name="actorium-asyncio", daemon=True).start()
+        ready.wait()
+
+    def dispatch_call(self, msg) -> None:
+        if self.loop is not None:
+            asyncio.run_coroutine_threadsafe(self.call_async(msg), self.loop)
+        elif self.pool is not None:
+            self.pool.submit(self.call, msg)
+        else:
+            self.call(msg)
+
+    def _method(self, name: str):
+        if name == "__actorium_ready__":
+            return lambda: True
+        return getattr(self.instance, name)
+
+    def call(self, msg) -> None:
+        if self.pool is None:
+            self.running = msg.task_id
+        contained: list = []
+        try:
+            if msg.task_id in self.cancelled:
+                raise TaskCancelledError(f"actor task {msg.method} was cancelled")
+            method = self._method(msg.method)
+            args, kwargs = self.arguments(msg.args, msg.refs)
+            if msg.num_returns == "streaming":
+                count = self.stream(msg.task_id, method(*args, **kwargs), msg.owner)
+                results = [[VALUE_INLINE, b"PN.", count]]
+            else:
+                results, contained = self.pack_returns(
+                    msg.task_id, method(*args, **kwargs), msg.num_returns, msg.owner)
+        except TaskCancelledError as exc:
+            results = self.error_results(exc, msg.method, msg.num_returns, user_error=False)
+        except BaseException as exc:
+            results = self.error_results(_strip(exc), f"{self.actor_name}.{msg.method}",
+                                         msg.num_returns)
+        finally:
+            self.running = b""
+        self.reply(msg.owner, msg.task_id, results, contained)
+
+    async def call_async(self, msg) -> None:
+        contained: list = []
+        async with self.semaphore:
+            try:
+                method = self._method(msg.method)
+                args, kwargs = self.arguments(msg.args, msg.refs)
+                if msg.num_returns == "streaming":
+                    count = await self.stream_async(msg.task_id, method(*args, **kwargs), msg.owner)
+                    results = [[VALUE_INLINE, b"PN.", count]]
+                else:
+                    result = method(*args, **kwargs)
+                    if inspect.isawaitable(result):
+                        result = await result
+                    results, contained = self.pack_returns(
+                        msg.task_id, result, msg.num_returns, msg.owner)
+            except BaseException as exc:
+                results = self.error_results(_strip(exc), f"{self.actor_name}.{msg.method}",
+                                             msg.num_returns)
+        self.reply(msg.owner, msg.task_id, results, contained)
+
+    async def stream_async(self, task_id, gen, owner) -> int:
+        if inspect.isgenerator(gen):
+            return self.stream(task_id, gen, owner)
+        index = 0
+        try:
+            async for item in gen:
+                result = self.pack(task_id, index + 1, item, owner, [])
+                transport.send(owner, protocol.StreamItem(task_id, index, result))
+                index += 1
+        except BaseException as exc:
+            blob = serialization.error_blob(_strip(exc), self.name, self.pid)
+            transport.send(owner, protocol.StreamItem(task_id, index, [VALUE_ERROR, blob, 0]))
+            index += 1
+        return index
+
+
+async def _construct_async(cls, args, kwargs):
+    return cls(*args, **kwargs)
+
+
+def _strip(exc: BaseException) -> BaseException:
+    """Drop our own executor frames from the traceback the caller will see."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return exc.with_traceback(tb) if tb is not None else exc
+
+
+def main(config: dict) -> None:
+    """Entry point of a worker forked by the zygote. Never returns."""
+    code = 0
+    try:
+        cw = core_worker.CoreWorker(
+            kind="worker", session_dir=config["session_dir"], job="",
+            node_id=config["node_id"], raylet_addr=config["raylet_addr"],
+            gcs_addr=config["gcs_addr"], store_root=config["store_root"],
+            worker_id=bytes.fromhex(config["worker_id"]),
+            store_capacity=config.get("store_capacity", 0), spill_dir=config.get("spill_dir"))
+        core_worker.set_global_worker(cw)
+        task_addr = f"ipc://{config['session_dir']}/sockets/t-{cw.worker_id.hex()}"
+        executor = Executor(cw, task_addr)
+        sys.stdout = LineForwarder(cw.raylet_addr, "stdout", executor)
+        sys.stderr = LineForwarder(cw.raylet_addr, "stderr", executor)
+        cw.rpc_raylet(protocol.RegisterClient(
+            transport.next_req_id(), cw.worker_id, os.getpid(), "worker", task_addr,
+            cw.owner_addr, ""), timeout=60)
+        executor.run()
+    except BaseException:
+        traceback.print_exc(file=sys.__stderr__)
+        code = 1
+    finally:
+        os._exit(code)

@@ -1,0 +1,132 @@
+"""The exceptions actorium raises, one tree under ``ActoriumError``.
+
+Every exception here pickles and unpickles intact, because errors cross processes:
+a remote failure is stored as a value and raised again wherever it is read.
+"""
+from __future__ import annotations
+
+
+class ActoriumError(Exception):
+    """Base of every error raised by actorium itself."""
+
+
+class TaskError(ActoriumError):
+    """A remote task or actor method raised.
+
+    Raised in the caller as an instance of *both* ``TaskError`` and the original
+    exception's class, so ``except ValueError`` catches a remote ``ValueError``.
+    ``cause`` is the original exception (or None if it could not be transported),
+    ``remote_traceback`` the formatted traceback from the remote process.
+    """
+
+    def __init__(self, function_name: str = "", remote_traceback: str = "", cause=None,
+                 pid: int = 0, cause_class: str = ""):
+        self.function_name = function_name
+        self.remote_traceback = remote_traceback
+        self.cause = cause
+        self.pid = pid
+        self.cause_class = cause_class or (type(cause).__name__ if cause is not None else "")
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        return (f"{self.cause_class} in {self.function_name} (pid={self.pid}):\n"
+                f"{self.remote_traceback.rstrip()}")
+
+    def __str__(self) -> str:
+        return self._message()
+
+    def __reduce__(self):
+        return (TaskError, (self.function_name, self.remote_traceback, self.cause, self.pid,
+                            self.cause_class))
+
+    def as_instanceof_cause(self) -> "TaskError":
+        """Return an equivalent error that is also an instance of the cause's class."""
+        cause_cls = type(self.cause) if self.cause is not None else None
+        if cause_cls is None or issubclass(TaskError, cause_cls) or isinstance(self, cause_cls):
+            return self
+        derived = _derived_classes.get(cause_cls)
+        if derived is None:
+            try:
+                derived = type(f"TaskError({cause_cls.__name__})", (TaskError, cause_cls), {
+                    "__init__": _derived_init,
+                    "__str__": TaskError.__str__,
+                    "__reduce__": TaskError.__reduce__,
+                    "__module__": "actorium.exceptions",
+                })
+            except TypeError:  # layout conflict (e.g. C-level exception types)
+                return self
+            _derived_classes[cause_cls] = derived
+        err = derived.__new__(derived)
+        err.__dict__.update(self.__dict__)
+        err.args = (self._message(),)
+        return err
+
+
+def _derived_init(self, *args, **kwargs):
+    """Instances of derived classes are built by as_instanceof_cause, not by callers."""
+
+
+_derived_classes: dict[type, type] = {}
+
+
+class WorkerCrashedError(ActoriumError):
+    """The worker running a task died (exit, signal, segfault) and retries ran out."""
+
+
+class ActorDiedError(ActoriumError):
+    """The actor is dead: killed, crashed without restarts left, or its constructor raised."""
+
+    def __init__(self, message: str = "The actor died.", actor_id: str = ""):
+        self.actor_id = actor_id
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (ActorDiedError, (self.args[0] if self.args else "", self.actor_id))
+
+
+class ActorUnavailableError(ActoriumError):
+    """The actor is restarting; the call may be retried."""
+
+
+class GetTimeoutError(ActoriumError, TimeoutError):
+    """``get`` or ``wait``-style blocking call did not finish within its timeout."""
+
+
+class TaskCancelledError(ActoriumError):
+    """The task was cancelled with ``actorium.cancel``."""
+
+
+class ObjectLostError(ActoriumError):
+    """The object's value is gone (its node or owner died) and cannot be rebuilt."""
+
+
+class OwnerDiedError(ObjectLostError):
+    """The process that owns the object exited, so its value is no longer reachable."""
+
+
+class ObjectStoreFullError(ActoriumError):
+    """The object store is full and spilling to disk was refused."""
+
+
+class NodeDiedError(ActoriumError):
+    """The node running the work died."""
+
+
+class SandboxViolation(ActoriumError):
+    """Sandboxed code hit a limit or a denied operation; the message names which."""
+
+
+class AuthenticationError(ActoriumError):
+    """A peer did not present the cluster token."""
+
+
+class RaySystemError(ActoriumError):
+    """An internal failure of the runtime itself (a bug, or a dead daemon)."""
+
+
+__all__ = [
+    "ActoriumError", "TaskError", "WorkerCrashedError", "ActorDiedError",
+    "ActorUnavailableError", "GetTimeoutError", "TaskCancelledError", "ObjectLostError",
+    "OwnerDiedError", "ObjectStoreFullError", "NodeDiedError", "SandboxViolation",
+    "AuthenticationError", "RaySystemError",
+]

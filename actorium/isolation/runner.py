@@ -1,0 +1,329 @@
+"""run_snippet: execute one Python snippet in a fresh jail and collect its result.
+
+Invariants
+----------
+* Callable only from a single-threaded process (checked): it forks, and the jail's
+  unshare(CLONE_NEWUSER) and fork-safety both need that.  In production the caller is the
+  per-node zygote, which holds no secrets: the sandbox starts as a copy of the caller's
+  memory (see docs/security.md), only the environment and open fds are scrubbed.
+* The parent never unpickles or evaluates anything from the sandbox: stdout/stderr are
+  byte streams (capped), the value is decoded by ``codec.decode`` (size/depth limited).
+* It never hangs: wall time is enforced from the parent with SIGKILL of the keeper and
+  of everything in the sandbox cgroup, and all pipes are drained with a deadline.
+* Nothing is left behind: the keeper is reaped, the cgroup emptied and removed, the
+  namespaces die with their last process.
+* A snippet's own failure (exception, limit hit, seccomp denial) is data in the result;
+  only a failure of the jail machinery itself raises ``SandboxError``.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import select
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+from . import codec
+from .cgroups import SandboxCgroup
+from .jail import STATUS_STRUCT, JailError, JailInfo, enter_jail
+from .policy import SandboxPolicy
+
+__all__ = ["run_snippet", "SandboxResult", "SandboxError"]
+
+_SETUP_OK = b"OK"
+_DRAIN_SECONDS = 2.0
+_CHUNK = 65536
+
+
+class SandboxError(RuntimeError):
+    """The sandbox machinery itself failed (not the snippet)."""
+
+
+@dataclass
+class SandboxResult:
+    stdout: str
+    stderr: str
+    exit_code: int          # exit status; -N when the snippet was killed by signal N
+    value: object = None    # value of the last expression (data-only codec) or None
+    violation: str | None = None  # limit/rule that ended it: memory, cpu_time, ...
+    duration: float = 0.0   # seconds, fork to reap
+    details: dict = field(default_factory=dict)
+
+
+def _single_threaded() -> bool:
+    try:
+        os_threads = len(os.listdir("/proc/self/task"))
+    except OSError:
+        os_threads = 1
+    return threading.active_count() == 1 and os_threads == 1
+
+
+# ---------------------------------------------------------------- inside the jail
+
+def _run_user_code(code: str, inputs: dict, res_fd: int) -> int:
+    """Runs as pid 1 of the sandbox, jailed.  Returns the exit code."""
+    import builtins
+    import io
+    import linecache
+    import sys
+    import traceback
+
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                                  errors="backslashreplace")
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                  errors="backslashreplace", line_buffering=True)
+    sys.__stdout__, sys.__stderr__, sys.__stdin__ = sys.stdout, sys.stderr, sys.stdin
+    sys.argv = ["<sandbox>"]
+    linecache.cache["<sandbox>"] = (len(code), None, code.splitlines(True), "<sandbox>")
+    g = {"__name__": "__main__", "__builtins__": builtins, "inputs": inputs}
+    g.update({k: v for k, v in inputs.items() if isinstance(k, str) and k.isidentifier()})
+    message: dict = {"value": None}
+    rc = 0
+    try:
+        tree = ast.parse(code, "<sandbox>", "exec")
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        exec(compile(tree, "<sandbox>", "exec"), g)
+        if last is not None:
+            message["value"] = eval(compile(last, "<sandbox>", "eval"), g)
+    except SystemExit as e:
+        rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if e.code is not None and not isinstance(e.code, int):
+            print(e.code, file=sys.stderr)
+    except BaseException as e:  # the snippet's failure is data, reported via stderr
+        traceback.print_exc()
+        message["error_type"] = type(e).__name__
+        rc = 1
+    try:
+        payload = codec.encode(message)
+    except codec.CodecError as e:
+        print(f"sandbox: result value cannot be returned: {e}", file=sys.stderr)
+        payload = codec.encode({"value": None, "error_type": "CodecError"})
+        rc = rc or 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    view = memoryview(payload)
+    try:
+        while view:
+            view = view[os.write(res_fd, view):]
+    except OSError:
+        pass
+    return rc
+
+
+def _child(code, inputs_blob, policy, cgroup, fds) -> None:
+    """First forked child: wire stdio, jail, run.  Never returns."""
+    rc = 125
+    setup_w = fds["setup_w"]
+    try:
+        os.dup2(fds["devnull"], 0)
+        os.dup2(fds["out_w"], 1)
+        os.dup2(fds["err_w"], 2)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        enter_jail(policy, keep_fds=[fds["res_w"], setup_w], cgroup=cgroup,
+                   status_fd=fds["status_w"])
+        os.write(setup_w, _SETUP_OK)
+        os.close(setup_w)  # user code must not be able to forge a setup failure
+        setup_w = None
+        inputs = codec.decode(inputs_blob)
+        rc = _run_user_code(code, inputs, fds["res_w"])
+    except BaseException as e:
+        if setup_w is not None:
+            try:
+                os.write(setup_w, f"ER{type(e).__name__}: {e}".encode()[:4000])
+            except OSError:
+                pass
+    finally:
+        os._exit(rc & 0xFF if rc >= 0 else 1)
+
+
+# ---------------------------------------------------------------- the trusted side
+
+class _Collector:
+    """Reads the sandbox's pipes with caps; remembers why it killed, if it did."""
+
+    def __init__(self, pid: int, policy: SandboxPolicy, cgroup):
+        self.pid, self.policy, self.cgroup = pid, policy, cgroup
+        self.bufs: dict[str, bytearray] = {}
+        self.out_total = 0
+        self.kill_reason: str | None = None
+
+    def kill(self, reason: str) -> None:
+        if self.kill_reason is None:
+            self.kill_reason = reason
+        self.terminate()
+
+    def terminate(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)  # keeper; its death SIGKILLs the ns init
+        except ProcessLookupError:
+            pass
+        if self.cgroup is not None:
+            self.cgroup.kill_all(0.5)
+
+    def feed(self, name: str, data: bytes) -> None:
+        buf = self.bufs.setdefault(name, bytearray())
+        cap = self.policy.max_output_bytes
+        if name in ("stdout", "stderr"):
+            room = cap - self.out_total
+            self.out_total += len(data)
+            buf += data[:max(room, 0)]
+            if self.out_total > cap:
+                self.kill("output")
+        elif name == "result":
+            buf += data
+            if len(buf) > cap + 1024:
+                del buf[cap:]
+                self.kill("output")
+        else:  # setup / status: tiny control messages
+            buf += data[:8192 - len(buf)]
+
+
+def run_snippet(code: str, policy: SandboxPolicy | None = None,
+                inputs: dict | None = None) -> SandboxResult:
+    """Run ``code`` in a fresh jail; return stdout, stderr, exit code, value, violation."""
+    if not isinstance(code, str):
+        raise TypeError("code must be a str")
+    policy = policy or SandboxPolicy()
+    if not _single_threaded():
+        raise RuntimeError("run_snippet must be called from a single-threaded process "
+                           f"({threading.active_count()} Python threads, "
+                           f"{len(os.listdir('/proc/self/task'))} OS threads)")
+    inputs_blob = codec.encode(dict(inputs or {}))  # data only in, like data only out
+    cgroup = SandboxCgroup.create(policy)
+    pipes = {name: os.pipe() for name in ("out", "err", "res", "setup", "status")}
+    fds = {f"{n}_w": w for n, (r, w) in pipes.items()}
+    fds["devnull"] = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    start = time.monotonic()
+    try:
+        pid = os.fork()
+    except BaseException:
+        for r, w in pipes.values():
+            os.close(r), os.close(w)
+        os.close(fds["devnull"])
+        if cgroup is not None:
+            cgroup.remove()
+        raise
+    if pid == 0:
+        _child(code, inputs_blob, policy, cgroup, fds)  # never returns
+    for r, w in pipes.values():
+        os.close(w)
+    os.close(fds["devnull"])
+    names = {pipes["out"][0]: "stdout", pipes["err"][0]: "stderr",
+             pipes["res"][0]: "result", pipes["setup"][0]: "setup",
+             pipes["status"][0]: "status"}
+    col = _Collector(pid, policy, cgroup)
+    try:
+        _collect(col, names, start + policy.wall_seconds)
+    finally:
+        _reap(pid, col)
+        stats = cgroup.stats() if cgroup is not None else {}
+        if cgroup is not None and not cgroup.remove():
+            raise SandboxError(f"could not remove sandbox cgroup {cgroup.dirs}")
+        for fd in names:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    duration = time.monotonic() - start
+    return _result(col, stats, policy, duration)
+
+
+def _collect(col: _Collector, names: dict[int, str], deadline: float) -> None:
+    poller = select.poll()
+    for fd in names:
+        poller.register(fd, select.POLLIN)
+    open_fds = set(names)
+    pidfd = os.pidfd_open(col.pid)
+    poller.register(pidfd, select.POLLIN)
+    drain_until = None
+    try:
+        while open_fds:
+            now = time.monotonic()
+            if drain_until is not None and now >= drain_until:
+                col.terminate()  # something still holds a pipe: end it, keep the reason
+                break
+            if now >= deadline and col.kill_reason is None:
+                col.kill("wall_time")
+                drain_until = now + _DRAIN_SECONDS
+            limit = min(deadline, drain_until or deadline)
+            timeout_ms = max(0, int((limit - now) * 1000)) + 1
+            for fd, _ in poller.poll(timeout_ms):
+                if fd == pidfd:
+                    poller.unregister(pidfd)
+                    if drain_until is None:
+                        drain_until = time.monotonic() + _DRAIN_SECONDS
+                    continue
+                data = os.read(fd, _CHUNK)
+                if data:
+                    col.feed(names[fd], data)
+                else:
+                    poller.unregister(fd)
+                    open_fds.discard(fd)
+            if col.kill_reason is not None and drain_until is None:
+                drain_until = time.monotonic() + _DRAIN_SECONDS
+    finally:
+        os.close(pidfd)
+
+
+def _reap(pid: int, col: _Collector) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)[0] or (os.kill(pid, signal.SIGKILL), os.waitpid(pid, 0))
+    except ChildProcessError:
+        pass
+
+
+def _result(col: _Collector, stats: dict, policy: SandboxPolicy, duration: float):
+    setup = bytes(col.bufs.get("setup", b""))
+    if not setup.startswith(_SETUP_OK) and col.kill_reason != "wall_time":
+        raise SandboxError("sandbox jail setup failed: "
+                           + (setup[2:].decode(errors="replace") or "no report from jail"))
+    status = bytes(col.bufs.get("status", b""))
+    details = {"cgroup": bool(stats), **stats}
+    signum = None
+    if len(status) == STATUS_STRUCT.size:
+        wstatus, utime, stime, maxrss = STATUS_STRUCT.unpack(status)
+        exit_code = os.waitstatus_to_exitcode(wstatus)
+        signum = -exit_code if exit_code < 0 else None
+        details.update(cpu_seconds=(utime + stime) / 1e6, maxrss_kib=maxrss)
+    else:  # the keeper was killed (by us): the snippet died by SIGKILL
+        exit_code = -signal.SIGKILL
+    message: dict = {}
+    raw = bytes(col.bufs.get("result", b""))
+    if raw and col.kill_reason != "output":
+        try:
+            decoded = codec.decode(raw, max_bytes=policy.max_output_bytes + 1024)
+            if isinstance(decoded, dict):
+                message = decoded
+        except codec.DecodeError as e:
+            details["result_error"] = str(e)
+    stderr = bytes(col.bufs.get("stderr", b"")).decode("utf-8", "replace")
+    error_type = message.get("error_type")
+    failed = exit_code != 0 or col.kill_reason is not None
+    if col.kill_reason == "output":
+        violation = "output"
+    elif stats.get("oom_kill", 0) > 0 or error_type == "MemoryError":
+        violation = "memory"
+    elif failed and stats.get("pids_max", 0) > 0:
+        violation = "processes"
+    elif signum == signal.SIGXCPU or (signum == signal.SIGKILL and col.kill_reason is None
+                                      and details.get("cpu_seconds", 0) >= policy.cpu_seconds - 0.05):
+        violation = "cpu_time"
+    elif col.kill_reason == "wall_time":
+        violation = "wall_time"
+    elif signum == signal.SIGSYS:
+        violation = "seccomp"
+    else:
+        violation = None
+    return SandboxResult(
+        stdout=bytes(col.bufs.get("stdout", b"")).decode("utf-8", "replace"),
+        stderr=stderr, exit_code=exit_code, value=message.get("value"),
+        violation=violation, duration=duration, details=details)

@@ -1,0 +1,169 @@
+"""Node process entry point: ``python -m actorium.raylet.node --session-dir ... [--head]``.
+
+Start order matters: imports first (so every fork is warm), then fork the zygote and,
+on the head, the gcs — both before this process touches ZeroMQ or LMDB, which must
+never cross a fork — then run the raylet loop. One line ``READY {json}`` on stdout
+tells the launcher the node's addresses.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sys
+import time
+
+# Pre-import what workers need, so the zygote's children start warm.
+import cloudpickle  # noqa: F401
+import msgpack  # noqa: F401
+import zmq  # noqa: F401
+
+import actorium.core.worker_main  # noqa: F401
+from actorium.core import protocol, transport
+from actorium.core.ids import new_node_id
+from actorium.raylet import zygote
+from actorium.raylet.raylet import Raylet
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(prog="actorium-node")
+    p.add_argument("--session-dir", required=True)
+    p.add_argument("--head", action="store_true")
+    p.add_argument("--gcs-address", default="")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--num-cpus", type=float, required=True)
+    p.add_argument("--num-gpus", type=float, default=0)
+    p.add_argument("--resources", default="{}")
+    p.add_argument("--object-store-memory", type=int, default=0)
+    p.add_argument("--driver-pid", type=int, default=0)
+    p.add_argument("--node-id", default="")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse(argv if argv is not None else sys.argv[1:])
+    node_id = args.node_id or new_node_id()
+    session = args.session_dir
+    for sub in ("sockets", "logs"):
+        os.makedirs(os.path.join(session, sub), exist_ok=True)
+    log_dir = os.path.join(session, "logs")
+    parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    zygote_pid = os.fork()
+    if zygote_pid == 0:
+        parent_sock.close()
+        _redirect(os.path.join(log_dir, f"zygote-{node_id}.log"))
+        zygote.serve(child_sock, log_dir)
+    child_sock.close()
+
+    gcs_addr = args.gcs_address
+    gcs_tcp = ""
+    gcs_pid = 0
+    if args.head:
+        gcs_addr = f"ipc://{session}/sockets/gcs"
+        port = args.port or _free_port(args.host)
+        gcs_tcp = f"tcp://{args.host}:{port}"
+        gcs_pid = os.fork()
+        if gcs_pid == 0:
+            parent_sock.close()
+            zygote.die_with_parent()
+            _redirect(os.path.join(log_dir, "gcs.log"))
+            from actorium.gcs import server
+            try:
+                server.main(session, gcs_addr, gcs_tcp)
+            finally:
+                os._exit(0)
+
+    cluster = os.path.basename(session.rstrip("/"))
+    store_root = f"/dev/shm/actorium/{cluster}/{node_id}"
+    capacity = args.object_store_memory or default_store_capacity()
+    spill_dir = os.path.join(session, "spill", node_id)
+    from actorium.objectstore import ObjectStore
+    store = ObjectStore(store_root, capacity, spill_dir=spill_dir, create=True)
+    total = {"CPU": float(args.num_cpus), "memory": float(_memory_bytes()),
+             "object_store_memory": float(capacity)}
+    if args.num_gpus:
+        total["GPU"] = float(args.num_gpus)
+    total.update({k: float(v) for k, v in json.loads(args.resources).items()})
+    raylet = Raylet(node_id=node_id, session_dir=session, gcs_addr=gcs_addr, total=total,
+                    store=store, zygote_sock=parent_sock, prestart=max(1, int(args.num_cpus)),
+                    driver_pid=args.driver_pid)
+    raylet.worker_config.update({"store_capacity": capacity, "spill_dir": spill_dir})
+    signal.signal(signal.SIGTERM, lambda *_: setattr(raylet, "stopping", True))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    code = 0
+    try:
+        raylet.start()
+        info = {"node_id": node_id, "raylet_addr": raylet.addr, "gcs_addr": gcs_addr,
+                "gcs_tcp": gcs_tcp, "store_root": store_root, "session_dir": session,
+                "store_capacity": capacity, "spill_dir": spill_dir, "pid": os.getpid()}
+        with open(os.path.join(session, f"node-{node_id}.json"), "w") as f:
+            json.dump(info, f)
+        print("READY " + json.dumps(info), flush=True)
+        raylet.run()
+    except BaseException as exc:
+        print(f"node {node_id}: fatal: {exc!r}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        raylet.shutdown()
+        if gcs_pid:
+            _stop(gcs_pid)
+        _stop(zygote_pid)
+        store.close()
+        ObjectStore.destroy(store_root, spill_dir)
+        _remove_empty_parents(store_root)
+        os._exit(code)
+
+
+def _redirect(path: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _stop(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def _remove_empty_parents(path: str) -> None:
+    parent = os.path.dirname(path)
+    for _ in range(2):
+        try:
+            os.rmdir(parent)
+        except OSError:
+            return
+        parent = os.path.dirname(parent)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _memory_bytes() -> int:
+    import psutil
+    return int(psutil.virtual_memory().total * 0.7)
+
+
+def default_store_capacity() -> int:
+    """30% of RAM, bounded by what /dev/shm can hold, as Ray sizes its object store."""
+    import psutil
+    ram = int(psutil.virtual_memory().total * 0.3)
+    try:
+        st = os.statvfs("/dev/shm")
+        ram = min(ram, int(st.f_bavail * st.f_frsize * 0.8))
+    except OSError:
+        pass
+    return max(ram, 64 << 20)
+
+
+if __name__ == "__main__":
+    main()

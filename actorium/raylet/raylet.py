@@ -1,0 +1,425 @@
+"""The raylet: one per node. Grants worker leases for resource shapes, keeps a pool of
+warm workers forked by the zygote, starts actors, frees objects, relays worker output
+to drivers, and reports to the gcs.
+
+Lease lifecycle: requested -> granted -> returned | worker died. Worker states:
+starting -> idle <-> leased, or starting/idle -> actor; any -> dead. The raylet is not on
+the per-task path: owners push tasks to leased workers directly.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+
+import msgpack
+import zmq
+
+from actorium.core import protocol, transport
+from actorium.core.ids import new_worker_id
+from actorium.raylet import resources as res
+
+STARTING, IDLE, LEASED, ACTOR, DEAD = "starting", "idle", "leased", "actor", "dead"
+MAX_STARTING = 4
+
+
+class Worker:
+    __slots__ = ("worker_id", "pid", "state", "task_addr", "owner_addr", "lease_id",
+                 "shape", "blocked", "actor_id", "pending_init")
+
+    def __init__(self, worker_id: bytes):
+        self.worker_id = worker_id
+        self.pid = 0
+        self.state = STARTING
+        self.task_addr = ""
+        self.owner_addr = ""
+        self.lease_id = 0
+        self.shape: dict = {}
+        self.blocked = False
+        self.actor_id = b""
+        self.pending_init: bytes = b""
+
+
+class LeaseRequest:
+    __slots__ = ("identity", "req_id", "shape", "warned")
+
+    def __init__(self, identity, req_id, shape):
+        self.identity = identity
+        self.req_id = req_id
+        self.shape = shape
+        self.warned = False
+
+
+class Raylet:
+    def __init__(self, *, node_id: str, session_dir: str, gcs_addr: str, total: dict,
+                 store, zygote_sock: socket.socket, prestart: int, driver_pid: int = 0):
+        self.node_id = node_id
+        self.session_dir = session_dir
+        self.gcs_addr = gcs_addr
+        self.total = dict(total)
+        self.available = dict(total)
+        self.store = store
+        self.zygote = zygote_sock
+        self.prestart = prestart
+        self.driver_pid = driver_pid
+        self.addr = f"ipc://{session_dir}/sockets/raylet-{node_id}"
+        self.workers: dict[bytes, Worker] = {}
+        self.by_pid: dict[int, Worker] = {}
+        self.requests: collections.deque[LeaseRequest] = collections.deque()
+        self.leases: dict[int, tuple] = {}  # lease_id -> (worker, requester identity)
+        self.pending_actors: collections.deque = collections.deque()
+        self.drivers: dict[bytes, bytes] = {}  # worker_id -> identity
+        self.next_lease = 1
+        self.reclaimed: set[int] = set()
+        self.stopping = False
+        self.worker_config = {
+            "session_dir": session_dir, "node_id": node_id, "raylet_addr": self.addr,
+            "gcs_addr": gcs_addr, "store_root": store.root if store else "",
+        }
+
+    # -- setup ------------------------------------------------------------------
+    def start(self) -> None:
+        self.router = transport.bind_router(self.addr)
+        self.gcs = transport.connect_dealer(self.gcs_addr)
+        # Registered over the same socket the gcs later pushes StartActor/KillWorker to.
+        req = protocol.RegisterNode(
+            transport.next_req_id(), self.node_id, self.addr, self.total,
+            self.store.root if self.store else "", os.getpid(), protocol.PROTOCOL_VERSION)
+        self.gcs.send(protocol.encode(req))
+        if not self.gcs.poll(30000):
+            raise TimeoutError("the gcs did not answer the node registration within 30s")
+        reply = protocol.decode(self.gcs.recv())
+        if not reply.ok:
+            raise RuntimeError(f"the gcs refused this node: {reply.value}")
+        for _ in range(self.prestart):
+            self._fork_worker()
+
+    def run(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        poller.register(self.gcs, zmq.POLLIN)
+        poller.register(self.zygote.fileno(), zmq.POLLIN)
+        handlers = self._handlers()
+        next_check = time.monotonic() + 0.5
+        while not self.stopping:
+            for sock, _ in poller.poll(500):
+                if sock is self.router:
+                    self._drain_router(handlers)
+                elif sock is self.gcs:
+                    self._drain_gcs(handlers)
+                else:
+                    self._on_zygote()
+            now = time.monotonic()
+            if now >= next_check:
+                next_check = now + 0.5
+                self._periodic()
+
+    def _handlers(self) -> dict:
+        p = protocol
+        return {
+            p.RegisterClient: self.on_register, p.RequestLease: self.on_request_lease,
+            p.ReturnLease: self.on_return_lease, p.WorkerBlocked: self.on_blocked,
+            p.WorkerUnblocked: self.on_unblocked, p.FreeObjects: self.on_free,
+            p.LogBatch: self.on_log, p.StartActor: self.on_start_actor,
+            p.KillWorker: self.on_kill_worker, p.NodeStats: self.on_stats,
+            p.ShutdownNode: self.on_shutdown, p.Ping: self.on_ping,
+        }
+
+    def _drain_router(self, handlers) -> None:
+        while True:
+            try:
+                frames = self.router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(frames) != 2:
+                continue
+            self._handle(handlers, frames[0], frames[1])
+
+    def _drain_gcs(self, handlers) -> None:
+        while True:
+            try:
+                data = self.gcs.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._handle(handlers, None, data)
+
+    def _handle(self, handlers, identity, data) -> None:
+        try:
+            msg = protocol.decode(data)
+        except protocol.ProtocolError as exc:
+            print(f"raylet: dropped bad message: {exc}", file=sys.stderr)
+            return
+        handler = handlers.get(type(msg))
+        if handler is None:
+            return
+        try:
+            handler(identity, msg)
+        except Exception:
+            traceback.print_exc()
+
+    def _reply(self, identity, req_id, value=None, ok=True) -> None:
+        transport.reply_to(self.router, identity, req_id, value, ok)
+
+    def _push(self, identity, msg) -> None:
+        self.router.send_multipart([identity, protocol.encode(msg)])
+
+    # -- workers ----------------------------------------------------------------
+    def _fork_worker(self) -> Worker:
+        w = Worker(new_worker_id())
+        self.workers[w.worker_id] = w
+        self.zygote.send(msgpack.packb({"op": "fork", "worker_id": w.worker_id.hex(),
+                                        "config": self.worker_config}))
+        return w
+
+    def _on_zygote(self) -> None:
+        while True:
+            try:
+                data = self.zygote.recv(1 << 16, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            if not data:
+                print("raylet: the zygote exited; shutting the node down", file=sys.stderr)
+                self.stopping = True
+                return
+            msg = msgpack.unpackb(data)
+            if msg["op"] == "forked":
+                w = self.workers.get(bytes.fromhex(msg["worker_id"]))
+                if w is not None:
+                    w.pid = msg["pid"]
+                    self.by_pid[w.pid] = w
+            elif msg["op"] == "exited":
+                w = self.by_pid.pop(msg["pid"], None)
+                if w is not None:
+                    self._worker_exited(w, _describe_status(msg["status"]))
+
+    def on_register(self, identity, msg) -> None:
+        if msg.kind == "driver":
+            self.drivers[msg.worker_id] = identity
+            self._reply(identity, msg.req_id, {"node_id": self.node_id})
+            return
+        w = self.workers.get(msg.worker_id)
+        if w is None:
+            self._reply(identity, msg.req_id, "unknown worker", ok=False)
+            return
+        w.pid = msg.pid
+        self.by_pid[msg.pid] = w
+        w.task_addr, w.owner_addr = msg.task_addr, msg.owner_addr
+        self._reply(identity, msg.req_id, {"node_id": self.node_id})
+        if w.pending_init:
+            w.state = ACTOR
+            transport.send(w.task_addr, protocol.decode(w.pending_init))
+            w.pending_init = b""
+        else:
+            w.state = IDLE
+        self._dispatch()
+
+    def _worker_exited(self, w: Worker, reason: str) -> None:
+        previous = w.state
+        w.state = DEAD
+        self.workers.pop(w.worker_id, None)
+        if previous == LEASED:
+            worker, requester = self.leases.pop(w.lease_id, (None, None))
+            if not w.blocked:
+                res.add(self.available, w.shape)
+            else:
+                res.add(self.available, {k: v for k, v in w.shape.items() if k != "CPU"})
+            if requester is not None:
+                self._push(requester, protocol.LeaseWorkerDied(w.lease_id, reason))
+        elif previous == ACTOR or w.actor_id:
+            res.add(self.available, w.shape)
+            self.gcs.send(protocol.encode(protocol.ActorWorkerExited(w.actor_id, reason, b"")))
+        if not self.stopping:
+            self._dispatch()
+
+    # -- leases -----------------------------------------------------------------
+    def on_request_lease(self, identity, msg) -> None:
+        req = LeaseRequest(identity, msg.req_id, {k: float(v) for k, v in msg.shape.items()})
+        self.requests.append(req)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Grant what fits, in arrival order; start workers when none is idle."""
+        idle = [w for w in self.workers.values() if w.state == IDLE]
+        starting = sum(1 for w in self.workers.values() if w.state == STARTING and not w.pending_init)
+        waiting = collections.deque()
+        while self.pending_actors:
+            actor = self.pending_actors.popleft()
+            if res.fits(actor[1], self.available):
+                self._launch_actor(actor, idle)
+            else:
+                waiting.append(actor)
+        self.pending_actors = waiting
+        blocked = collections.deque()
+        while self.requests:
+            req = self.requests.popleft()
+            if not res.feasible(req.shape, self.total):
+                if not req.warned:
+                    req.warned = True
+                    self._push(req.identity, protocol.LeaseInfeasible(req.req_id, req.shape, self.total))
+                blocked.append(req)
+                continue
+            if not res.fits(req.shape, self.available):
+                blocked.append(req)
+                continue
+            if not idle:
+                if starting < MAX_STARTING:
+                    self._fork_worker()
+                    starting += 1
+                blocked.append(req)
+                continue
+            self._grant(req, idle.pop())
+        self.requests = blocked
+        if self.requests and self.leases:
+            self._ask_back()
+
+    def _grant(self, req: LeaseRequest, w: Worker) -> None:
+        lease_id = self.next_lease
+        self.next_lease += 1
+        w.state, w.lease_id, w.shape, w.blocked = LEASED, lease_id, req.shape, False
+        res.subtract(self.available, req.shape)
+        self.leases[lease_id] = (w, req.identity)
+        self._push(req.identity, protocol.LeaseGranted(
+            req.req_id, lease_id, w.worker_id, w.task_addr, w.owner_addr))
+
+    def _ask_back(self) -> None:
+        """Other owners' work waits: ask holders to return leases once idle. An owner's
+        own pending request never reclaims its own leases (that would only churn)."""
+        waiting = {r.identity for r in self.requests}
+        for lease_id, (w, identity) in self.leases.items():
+            if identity not in waiting or len(waiting) > 1:
+                if lease_id not in self.reclaimed:
+                    self.reclaimed.add(lease_id)
+                    self._push(identity, protocol.ReclaimLease(lease_id))
+
+    def on_return_lease(self, identity, msg) -> None:
+        entry = self.leases.pop(msg.lease_id, None)
+        self.reclaimed.discard(msg.lease_id)
+        if entry is None:
+            return
+        w = entry[0]
+        if w.blocked:
+            res.add(self.available, {k: v for k, v in w.shape.items() if k != "CPU"})
+        else:
+            res.add(self.available, w.shape)
+        w.state, w.lease_id, w.shape, w.blocked = IDLE, 0, {}, False
+        if msg.kill_worker:
+            self._kill(w)
+        self._dispatch()
+
+    def on_blocked(self, identity, msg) -> None:
+        w = self.workers.get(msg.worker_id)
+        if w is None or w.blocked:
+            return
+        w.blocked = True
+        res.add(self.available, res.cpu_part(w.shape))
+        self._dispatch()
+
+    def on_unblocked(self, identity, msg) -> None:
+        w = self.workers.get(msg.worker_id)
+        if w is None or not w.blocked:
+            return
+        w.blocked = False
+        res.subtract(self.available, res.cpu_part(w.shape))
+
+    # -- actors -----------------------------------------------------------------
+    def on_start_actor(self, identity, msg) -> None:
+        self.pending_actors.append((msg.actor_id, {k: float(v) for k, v in msg.shape.items()},
+                                    msg.init))
+        self._dispatch()
+
+    def _launch_actor(self, actor, idle: list) -> None:
+        actor_id, shape, init = actor
+        res.subtract(self.available, shape)
+        if idle:
+            w = idle.pop()
+            w.state, w.actor_id, w.shape = ACTOR, actor_id, shape
+            transport.send(w.task_addr, protocol.decode(init))
+        else:
+            w = self._fork_worker()
+            w.actor_id, w.shape, w.pending_init = actor_id, shape, init
+        if sum(1 for x in self.workers.values() if x.state in (IDLE, STARTING)) < self.prestart:
+            self._fork_worker()
+
+    def on_kill_worker(self, identity, msg) -> None:
+        for w in list(self.workers.values()):
+            if w.actor_id == msg.actor_id:
+                self._kill(w)
+
+    def _kill(self, w: Worker) -> None:
+        if w.pid:
+            try:
+                os.kill(w.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    # -- objects, logs, status --------------------------------------------------
+    def on_free(self, identity, msg) -> None:
+        if self.store is not None:
+            self.store.delete(msg.object_ids)
+
+    def on_log(self, identity, msg) -> None:
+        data = protocol.encode(msg)
+        for driver in list(self.drivers.values()):
+            self.router.send_multipart([driver, data])
+
+    def on_stats(self, identity, msg) -> None:
+        self._reply(identity, msg.req_id, {
+            "node_id": self.node_id, "total": self.total, "available": self.available,
+            "workers": collections.Counter(w.state for w in self.workers.values()),
+            "pending_leases": len(self.requests), "pending_actors": len(self.pending_actors),
+            "store": self.store.usage() if self.store is not None else {},
+        })
+
+    def on_ping(self, identity, msg) -> None:
+        self._reply(identity, msg.req_id, self.node_id)
+
+    def on_shutdown(self, identity, msg) -> None:
+        self._reply(identity, msg.req_id, True)
+        self.stopping = True
+
+    def _periodic(self) -> None:
+        self.gcs.send(protocol.encode(protocol.NodeHeartbeat(self.node_id, self.available)))
+        if self.driver_pid and not _alive(self.driver_pid):
+            print(f"raylet: driver {self.driver_pid} is gone; shutting the node down",
+                  file=sys.stderr)
+            self.stopping = True
+
+    def shutdown(self) -> None:
+        for w in list(self.workers.values()):
+            self._kill(w)
+        try:
+            self.zygote.close()
+        except OSError:
+            pass
+        for sock in (self.router, self.gcs):
+            sock.close(0)
+        transport.close_thread_sockets()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = str(sig)
+        return f"killed by signal {name}"
+    return f"exited with code {os.WEXITSTATUS(status)}"
