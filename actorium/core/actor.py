@@ -98,9 +98,14 @@ class ActorClass:
             cw._send_gcs(protocol.CreateActor(actor_id, protocol.encode(init_msg)))
             spec.holds = []
 
-        cw.post(cw.actors.watch, actor_id, o.max_task_retries, o.name or "")
+        cw.post(cw.actors.watch, actor_id, o.max_task_retries, o.name or self._name)
         cw.post(cw.submitter.resolve, spec, send_create)
         return handle
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_exported"] = (None, b"")  # the core worker is per process
+        return state
 
     def __repr__(self) -> str:
         return f"ActorClass({self._name})"

@@ -290,7 +290,14 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
 def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
     if not isinstance(actor, ActorHandle):
         raise TypeError(f"kill() expects an actor handle, got {type(actor).__name__}")
-    _worker().rpc_gcs(protocol.KillActor(transport.next_req_id(), actor._actor_id, no_restart))
+    worker = _worker()
+    worker.rpc_gcs(protocol.KillActor(transport.next_req_id(), actor._actor_id, no_restart))
+    if no_restart:
+        # Apply the death locally too, so calls made after kill() returns fail at once
+        # instead of racing the gcs's notification.
+        update = protocol.ActorUpdate(actor._actor_id, "DEAD", "", "",
+                                      "it was killed with actorium.kill()", b"", 0)
+        worker.post(worker.actors.on_actor_update, update)
 
 
 # -- cluster views ----------------------------------------------------------------

@@ -419,7 +419,8 @@ class CoreWorker:
     def future_for(self, ref: ObjectRef) -> concurrent.futures.Future:
         fut: concurrent.futures.Future = concurrent.futures.Future()
 
-        def resolve(object_id, value):
+        def resolve(object_id, value, _keep=ref):
+            # _keep: an awaited temporary ref must live until its value arrives.
             try:
                 fut.set_result(self.materialize(object_id, value))
             except BaseException as exc:  # the stored error is the future's outcome

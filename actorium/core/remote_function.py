@@ -74,6 +74,11 @@ class RemoteFunction:
             return refs[0]
         return refs if n else None
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_exported"] = (None, b"")  # the core worker is per process
+        return state
+
     def __repr__(self) -> str:
         return f"RemoteFunction({self._name})"
 

@@ -222,6 +222,9 @@ class Executor:
             blob = serialization.error_blob(_strip(exc), f"{msg.name}.__init__", self.pid)
             transport.send(msg.gcs, protocol.ActorWorkerExited(
                 msg.actor_id, "the actor's constructor raised", blob))
+            # The gcs handles one peer's messages in order: once this ping is answered it
+            # has recorded the constructor error, before the raylet reports our exit.
+            transport.rpc(msg.gcs, protocol.Ping(transport.next_req_id()), timeout=10)
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)

@@ -243,18 +243,17 @@ class Gcs:
         self._reply(identity, msg.req_id, True)
 
     def _kill(self, actor: at.ActorRecord, no_restart: bool) -> None:
+        """Kill the actor's worker. With no_restart the actor is DEAD from this moment,
+        so no call made after ``kill`` returns can reach it."""
         if actor.state == at.DEAD:
             return
+        node = self.nodes.get(actor.node_id)
+        if node is not None and node.alive and actor.state != at.DEPENDENCIES_UNREADY:
+            self._push(node.identity, protocol.KillWorker(actor.actor_id))
         if no_restart:
             actor.no_restart = True
-        node = self.nodes.get(actor.node_id)
-        if actor.state in (at.ALIVE, at.PENDING_CREATION) and node is not None and node.alive:
-            self._push(node.identity, protocol.KillWorker(actor.actor_id))
-            if actor.state == at.ALIVE or actor.pid:
-                return
-        if actor.state == at.DEPENDENCIES_UNREADY or (no_restart and actor.state != at.ALIVE):
             actor.reason = "it was killed with actorium.kill()"
-            self._set_state(actor, at.DEAD, "killed before it started")
+            self._set_state(actor, at.DEAD, "killed")
 
     def on_get_named(self, identity, msg) -> None:
         actor_id = self.named.get((msg.namespace, msg.name))

@@ -5,9 +5,10 @@ Process shape (``P`` is the trusted caller, e.g. the zygote)::
     P --fork--> C1 (keeper: host pid ns, unprivileged uid U, owns the new namespaces)
                  `--fork--> C2 (pid 1 of the new pid ns; enter_jail returns here)
 
-Only C2 returns from ``enter_jail``.  C1 waits for C2, writes C2's wait status and rusage to
-``status_fd`` (if given) and exits with C2's code (128+signal if it was killed).  If C1 dies,
-C2 gets SIGKILL (PR_SET_PDEATHSIG) and with it every process of the pid namespace dies.
+Only C2 returns from ``enter_jail``.  C1 waits for C2, writes ``b"S"`` + C2's wait status and
+rusage (``STATUS_STRUCT``) to ``status_fd`` (if given) and exits with C2's code (128+signal if
+it was killed).  To end a sandbox, send SIGTERM to C1: it SIGKILLs C2 (ending the whole pid
+namespace) and still reaps and reports it.  If C1 dies, C2 gets SIGKILL (PR_SET_PDEATHSIG).
 
 Invariants when ``enter_jail`` returns (in this order of establishment):
  1. new session; in the sandbox cgroup (if one was given; joined while still root)
@@ -104,7 +105,7 @@ def _scrub_environment(extra: dict) -> None:
         pass
 
 
-def _set_rlimits(policy) -> None:
+def _set_rlimits(policy, have_cgroup: bool) -> None:
     cpu = int(policy.cpu_seconds + 0.999)
     with open("/proc/self/statm") as f:
         vm_now = int(f.read().split()[0]) * resource.getpagesize()
@@ -112,7 +113,9 @@ def _set_rlimits(policy) -> None:
         (resource.RLIMIT_CORE, 0),
         (resource.RLIMIT_NOFILE, policy.max_open_files),
         (resource.RLIMIT_FSIZE, policy.max_file_size),
-        (resource.RLIMIT_NPROC, policy.max_processes),
+        # the pids cgroup is the real limit (and tells us it was hit); RLIMIT_NPROC is
+        # the fallback when no cgroup is writable, so it must not trip first
+        (resource.RLIMIT_NPROC, policy.max_processes * (2 if have_cgroup else 1)),
         # address space: what the forked interpreter already maps plus the budget, so an
         # oversized allocation fails with MemoryError before the cgroup OOM-kills us
         (resource.RLIMIT_AS, vm_now + policy.memory),
@@ -130,9 +133,26 @@ def _loopback_up() -> None:
         fcntl.ioctl(s, _SIOCSIFFLAGS, struct.pack("16sh14x", b"lo", flags | _IFF_UP))
 
 
+_keeper_state = {"child": None, "stop": False}
+
+
+def _on_sigterm(signum, frame) -> None:
+    # SIGTERM to the keeper means "end the sandbox": the keeper kills pid 1 of the
+    # namespace (its own child, so no pid-reuse race) and then reaps it normally.
+    _keeper_state["stop"] = True
+    if _keeper_state["child"]:
+        try:
+            os.kill(_keeper_state["child"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def _keeper(child: int, status_fd: int | None, live_w: int) -> None:
     """C1: wait for C2, report, exit.  Never returns."""
     code = 125
+    _keeper_state["child"] = child
+    if _keeper_state["stop"]:
+        _on_sigterm(signal.SIGTERM, None)
     try:
         while True:
             try:
@@ -144,7 +164,7 @@ def _keeper(child: int, status_fd: int | None, live_w: int) -> None:
                 status, ru = 0, None
                 break
         if status_fd is not None and ru is not None:
-            os.write(status_fd, STATUS_STRUCT.pack(
+            os.write(status_fd, b"S" + STATUS_STRUCT.pack(
                 status, int(ru.ru_utime * 1e6), int(ru.ru_stime * 1e6), ru.ru_maxrss))
         code = os.waitstatus_to_exitcode(status)
         code = 128 - code if code < 0 else code
@@ -162,6 +182,7 @@ def enter_jail(policy, keep_fds=(), *, cgroup=None, status_fd: int | None = None
     ``cgroups.SandboxCgroup`` created by the caller, or None.
     """
     info = info or JailInfo()
+    signal.signal(signal.SIGTERM, _on_sigterm)
     if _threads() != 1:
         raise JailError("enter_jail needs a single-threaded process (unshare(CLONE_NEWUSER) "
                         f"fails otherwise); this one has {_threads()} threads")
@@ -217,6 +238,7 @@ def enter_jail(policy, keep_fds=(), *, cgroup=None, status_fd: int | None = None
         _keeper(pid, status_fd, live_w)
     try:
         _sys.prctl(_sys.PR_SET_PDEATHSIG, signal.SIGKILL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.close(live_w)
         if select.select([live_r], [], [], 0)[0]:  # keeper died before PDEATHSIG was set
             os._exit(125)
@@ -229,7 +251,7 @@ def enter_jail(policy, keep_fds=(), *, cgroup=None, status_fd: int | None = None
             _loopback_up()
         _close_fds_except(keep_fds)
         _scrub_environment(dict(policy.env))
-        _set_rlimits(policy)
+        _set_rlimits(policy, info.cgroup)
         _sys.drop_all_capabilities()
         _sys.prctl(_sys.PR_SET_NO_NEW_PRIVS, 1)
         try:

@@ -33,7 +33,8 @@ from .policy import SandboxPolicy
 __all__ = ["run_snippet", "SandboxResult", "SandboxError"]
 
 _SETUP_OK = b"OK"
-_DRAIN_SECONDS = 2.0
+_DRAIN_SECONDS = 2.0     # after the keeper exits, pipes must reach EOF within this
+_ESCALATE_SECONDS = 1.0  # after SIGTERM to the keeper, SIGKILL if it has not exited
 _CHUNK = 65536
 
 
@@ -155,6 +156,7 @@ class _Collector:
         self.bufs: dict[str, bytearray] = {}
         self.out_total = 0
         self.kill_reason: str | None = None
+        self.terminate_at: float | None = None
 
     def kill(self, reason: str) -> None:
         if self.kill_reason is None:
@@ -162,8 +164,18 @@ class _Collector:
         self.terminate()
 
     def terminate(self) -> None:
+        """Ask the keeper to end the sandbox; escalate later if it does not (``force``)."""
+        if self.terminate_at is None:
+            self.terminate_at = time.monotonic()
+            try:
+                os.kill(self.pid, signal.SIGTERM)  # keeper kills the ns init, reaps it
+            except ProcessLookupError:
+                pass
+
+    def force(self) -> None:
+        """Last resort: SIGKILL the keeper (its death SIGKILLs the ns init) and the cgroup."""
         try:
-            os.kill(self.pid, signal.SIGKILL)  # keeper; its death SIGKILLs the ns init
+            os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         if self.cgroup is not None:
@@ -244,23 +256,32 @@ def _collect(col: _Collector, names: dict[int, str], deadline: float) -> None:
     open_fds = set(names)
     pidfd = os.pidfd_open(col.pid)
     poller.register(pidfd, select.POLLIN)
-    drain_until = None
+    keeper_done = False
+    exited_at = None
     try:
-        while open_fds:
+        while open_fds or not keeper_done:
             now = time.monotonic()
-            if drain_until is not None and now >= drain_until:
-                col.terminate()  # something still holds a pipe: end it, keep the reason
-                break
-            if now >= deadline and col.kill_reason is None:
+            if now >= deadline and col.kill_reason is None and not keeper_done:
                 col.kill("wall_time")
-                drain_until = now + _DRAIN_SECONDS
-            limit = min(deadline, drain_until or deadline)
+            if col.terminate_at is not None and not keeper_done \
+                    and now >= col.terminate_at + _ESCALATE_SECONDS:
+                col.force()
+                col.terminate_at = float("inf")
+            if exited_at is not None and now >= exited_at + _DRAIN_SECONDS:
+                col.force()  # something still holds a pipe after the sandbox ended
+                break
+            wake = [deadline] if col.kill_reason is None else []
+            if col.terminate_at is not None and not keeper_done:
+                wake.append(col.terminate_at + _ESCALATE_SECONDS)
+            if exited_at is not None:
+                wake.append(exited_at + _DRAIN_SECONDS)
+            limit = min(wake) if wake else now + 1.0
             timeout_ms = max(0, int((limit - now) * 1000)) + 1
             for fd, _ in poller.poll(timeout_ms):
                 if fd == pidfd:
                     poller.unregister(pidfd)
-                    if drain_until is None:
-                        drain_until = time.monotonic() + _DRAIN_SECONDS
+                    keeper_done = True
+                    exited_at = time.monotonic()
                     continue
                 data = os.read(fd, _CHUNK)
                 if data:
@@ -268,8 +289,6 @@ def _collect(col: _Collector, names: dict[int, str], deadline: float) -> None:
                 else:
                     poller.unregister(fd)
                     open_fds.discard(fd)
-            if col.kill_reason is not None and drain_until is None:
-                drain_until = time.monotonic() + _DRAIN_SECONDS
     finally:
         os.close(pidfd)
 
@@ -289,8 +308,8 @@ def _result(col: _Collector, stats: dict, policy: SandboxPolicy, duration: float
     status = bytes(col.bufs.get("status", b""))
     details = {"cgroup": bool(stats), **stats}
     signum = None
-    if len(status) == STATUS_STRUCT.size:
-        wstatus, utime, stime, maxrss = STATUS_STRUCT.unpack(status)
+    if len(status) == STATUS_STRUCT.size + 1 and status[:1] == b"S":
+        wstatus, utime, stime, maxrss = STATUS_STRUCT.unpack(status[1:])
         exit_code = os.waitstatus_to_exitcode(wstatus)
         signum = -exit_code if exit_code < 0 else None
         details.update(cpu_seconds=(utime + stime) / 1e6, maxrss_kib=maxrss)

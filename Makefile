@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: demo test test-fast test-slow test-isolation bench bench-ray clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(TEST_STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/agent_swarm.py
+
+test: $(TEST_STAMP)
+	$(PY) -m pytest -q --ignore=tests/isolation
+	@if [ -x tests/isolation/run_contained.sh ]; then tests/isolation/run_contained.sh; fi
+
+test-slow: $(TEST_STAMP)
+	$(PY) -m pytest -q -m slow
+
+bench: $(STAMP)
+	$(PY) benchmarks/microbenchmark.py --compare-ray
+
+bench-ray:
+	bash benchmarks/setup_ray_venv.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info
