@@ -239,6 +239,8 @@ def enter_jail(policy, keep_fds=(), *, cgroup=None, status_fd: int | None = None
     try:
         _sys.prctl(_sys.PR_SET_PDEATHSIG, signal.SIGKILL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # own session: kill(0)/killpg from inside cannot reach the keeper's group
+        os.setsid()
         os.close(live_w)
         if select.select([live_r], [], [], 0)[0]:  # keeper died before PDEATHSIG was set
             os._exit(125)
