@@ -1,13 +1,14 @@
 """Shared fixtures: every test that starts a cluster tears it down, even on failure."""
 from __future__ import annotations
 
-import glob
 import os
+import sys
 
-import psutil
 import pytest
 
 import actorium
+
+sys.path.insert(0, os.path.dirname(__file__))
 
 
 @pytest.fixture
@@ -28,17 +29,3 @@ def shared_cluster():
         yield
     finally:
         actorium.shutdown()
-
-
-def actorium_processes() -> list:
-    """Processes started by actorium (node daemons and workers) still alive."""
-    out = []
-    for p in psutil.process_iter(["cmdline", "pid"]):
-        cmd = " ".join(p.info["cmdline"] or [])
-        if "actorium.raylet.node" in cmd and p.pid != os.getpid():
-            out.append(p)
-    return out
-
-
-def shm_leftovers() -> list:
-    return glob.glob("/dev/shm/actorium/*")

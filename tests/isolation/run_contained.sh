@@ -16,9 +16,10 @@ NAME=actorium-isotest-$$
 PIDS_MAX=${PIDS_MAX:-2000}
 MEM_LIMIT=${MEM_LIMIT:-4G}
 
-if [ "$(id -u)" != 0 ]; then
+if [ "$(id -u)" != 0 ] || [ -n "${ACTORIUM_ISOTEST_USERNS:-}" ]; then
     echo "run_contained.sh: not root; running with pid namespace only (unshare --user)" >&2
     case " $* " in *" tests/"*) ;; *) set -- tests/isolation "$@" ;; esac
+    export ACTORIUM_ISOTEST_BOOT_SECRET="boot-secret-$$-$RANDOM" OPENBLAS_NUM_THREADS=1
     exec unshare --user --map-root-user --pid --fork --mount-proc \
         "$PY" -m pytest "$@"
 fi
