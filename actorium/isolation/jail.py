@@ -71,6 +71,15 @@ def _threads() -> int:
         return 1
 
 
+def _in_initial_userns() -> bool:
+    """True when our uids are the host's (so a dedicated outside uid can be set)."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() == ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
 def _write_proc(path: str, data: str) -> None:
     fd = os.open(path, os.O_WRONLY)
     try:
@@ -196,7 +205,10 @@ def enter_jail(policy, keep_fds=(), *, cgroup=None, status_fd: int | None = None
         if cgroup is not None:
             cgroup.join(0)
             info.cgroup = True
-        privileged = os.geteuid() == 0
+        # root of the host: stage as real root, then drop to the dedicated outside uid.
+        # Otherwise (a normal user, or root of some user namespace) only our own uid
+        # can be mapped, so that is the outside uid and staging happens in the new userns.
+        privileged = os.geteuid() == 0 and _in_initial_userns()
         if privileged:
             # stage the root as real root in a private mount ns (see rootfs docstring)
             _sys.unshare(_sys.CLONE_NEWNS)
