@@ -78,9 +78,14 @@ class SandboxCgroup:
                 if rel is None or not os.path.isdir(base):
                     continue
                 parent = os.path.join(base + rel.rstrip("/"), "actorium")
-                os.makedirs(parent, exist_ok=True)
                 d = os.path.join(parent, name)
-                os.mkdir(d)
+                for _ in range(3):  # a concurrent remove() may rmdir the shared parent
+                    os.makedirs(parent, exist_ok=True)
+                    try:
+                        os.mkdir(d)
+                        break
+                    except FileNotFoundError:
+                        continue
                 dirs[ctrl] = d
             cg = cls(dirs)
             cg._apply(policy)
@@ -170,4 +175,8 @@ class SandboxCgroup:
                         break
                     self.kill_all(0.1)
                     time.sleep(0.002)
+            try:  # the shared "actorium" parent goes when the last sandbox goes
+                os.rmdir(os.path.dirname(d))
+            except OSError:
+                pass  # other sandboxes still running (ENOTEMPTY/EBUSY)
         return ok
