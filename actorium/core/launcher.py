@@ -2,8 +2,9 @@
 
 An embedded cluster (``init()`` with no address) is one node process started here, in
 its own process group; it watches the driver's pid and exits if the driver dies, so a
-SIGKILLed driver never leaves a cluster behind. ``actorium start --head`` writes
-``/tmp/actorium/current_cluster`` so ``init(address="auto")`` can find it.
+SIGKILLed driver never leaves a cluster behind. ``actorium start --head`` starts a
+detached node (no driver pid) and writes ``$ACTORIUM_TMPDIR/current_cluster`` (default
+``/tmp/actorium-sessions/current_cluster``) so ``init(address="auto")`` can find it.
 """
 from __future__ import annotations
 
@@ -135,3 +136,59 @@ def read_current() -> dict | None:
             return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+def remove_current(expected: dict | None = None) -> None:
+    """Delete ``current_cluster`` (only if it still describes ``expected``, when given)."""
+    if expected is not None and read_current() not in (expected, None):
+        return
+    try:
+        os.unlink(CURRENT)
+    except FileNotFoundError:
+        pass
+
+
+def pid_alive(pid: int, session_dir: str = "") -> bool:
+    """Whether ``pid`` is a running (not zombie) actorium node process, of ``session_dir``
+    when given. A recycled pid running something else counts as dead."""
+    if not pid or pid <= 0:
+        return False
+    import psutil
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        cmd = proc.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    if "actorium.raylet.node" not in cmd:
+        return False
+    return not session_dir or session_dir in cmd
+
+
+def wait_pid_gone(pid: int, timeout: float, session_dir: str = "") -> bool:
+    """Wait until ``pid`` is no longer a live node process; True if it is gone."""
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid, session_dir):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def session_store_dir(session_dir: str) -> str:
+    """``/dev/shm/actorium/<session-name>``: where the session's nodes keep their stores."""
+    return f"/dev/shm/actorium/{os.path.basename(session_dir.rstrip('/'))}"
+
+
+def cleanup_session(session_dir: str) -> None:
+    """Remove a stopped session's sockets, spill and gcs files and its /dev/shm store
+    dirs (logs are kept for post-mortems)."""
+    shm = session_store_dir(session_dir)
+    roots = []
+    try:
+        roots = [os.path.join(shm, name) for name in os.listdir(shm)]
+    except OSError:
+        pass
+    remove_session(session_dir, roots)
+    shutil.rmtree(shm, ignore_errors=True)
