@@ -60,6 +60,7 @@ def connect_dealer(addr: str) -> zmq.Socket:
 
 def thread_dealer(addr: str) -> zmq.Socket:
     """A DEALER to ``addr`` owned by the calling thread (created on first use)."""
+    context()  # may reset the per-thread cache (after fork): must run before reading it
     socks = getattr(_local, "socks", None)
     if socks is None or getattr(_local, "pid", 0) != os.getpid():
         socks = _local.socks = {}
@@ -100,7 +101,7 @@ def rpc(addr: str, msg, timeout: float = 30.0, what: str = "") -> object:
         if remaining <= 0 or not sock.poll(int(remaining * 1000) + 1):
             if time.monotonic() < deadline:
                 continue
-            _local.socks.pop(addr, None)
+            getattr(_local, "socks", {}).pop(addr, None)
             sock.close(0)
             raise TimeoutError(f"no answer from {what or addr} within {timeout:g}s "
                                f"to {msg.op}")

@@ -102,6 +102,8 @@ def main(argv=None) -> None:
         with open(os.path.join(session, f"node-{node_id}.json"), "w") as f:
             json.dump(info, f)
         print("READY " + json.dumps(info), flush=True)
+        # The launcher stops reading our stdout now; later writes must not hit a closed pipe.
+        _redirect_stdout(os.path.join(log_dir, f"node-{node_id}.out"))
         raylet.run()
     except BaseException as exc:
         print(f"node {node_id}: fatal: {exc!r}", file=sys.stderr, flush=True)
@@ -121,6 +123,12 @@ def _redirect(path: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _redirect_stdout(path: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
     os.close(fd)
 
 
