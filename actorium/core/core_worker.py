@@ -226,6 +226,7 @@ class CoreWorker:
             p.LeaseGranted: self.submitter.on_lease_granted,
             p.LeaseWorkerDied: self.submitter.on_lease_worker_died,
             p.LeaseInfeasible: self.submitter.on_lease_infeasible,
+            p.LeaseBusy: self.submitter.on_lease_busy,
             p.ReclaimLease: self.submitter.on_reclaim,
             p.ActorUpdate: self.actors.on_actor_update,
             p.LogBatch: self._on_log_batch,

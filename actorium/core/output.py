@@ -42,7 +42,7 @@ class LineForwarder(io.TextIOBase):
     def _send(self, lines) -> None:
         try:
             transport.send(self._addr, protocol.LogBatch(
-                os.getpid(), self._executor.name, self._stream, lines, ""))
+                os.getpid(), self._executor.name, self._stream, lines, self._executor.cw.job))
         except Exception:
             pass  # output is best effort; the process may be shutting down
 

@@ -207,6 +207,14 @@ class LeaseGranted:
 
 
 @_message
+class LeaseBusy:
+    """The request is feasible but the node is full right now; it stays queued. Owners
+    then pipeline deeper on the leases they hold instead of waiting for more."""
+    op: ClassVar[str] = "lease_busy"
+    req_id: int
+
+
+@_message
 class ReturnLease:
     op: ClassVar[str] = "return_lease"
     lease_id: int

@@ -20,7 +20,7 @@ from actorium.core.object_ref import ObjectRef
 from actorium.core.serialization import VALUE_ERROR, VALUE_INLINE, load_error
 from actorium.exceptions import TaskCancelledError, WorkerCrashedError
 
-PIPELINE_DEPTH = 16
+PIPELINE_DEPTH = 16  # per worker, only once the node is full (see ShapeQueue.saturated)
 MAX_LEASES_PER_SHAPE = 64
 IDLE_LEASE_SECONDS = 1.0
 
@@ -41,13 +41,20 @@ class Lease:
 
 
 class ShapeQueue:
-    __slots__ = ("shape", "queue", "leases", "requests")
+    """Tasks of one resource shape waiting for a worker, and the leases serving them.
+
+    While more workers may still be granted, each leased worker gets one task at a time
+    so that slow tasks spread over all CPUs. Once the raylet says the node is full
+    (``saturated``), tasks are pipelined up to PIPELINE_DEPTH per worker, which hides the
+    round trip for short tasks."""
+    __slots__ = ("shape", "queue", "leases", "requests", "saturated")
 
     def __init__(self, shape):
         self.shape = shape
         self.queue: collections.deque = collections.deque()
         self.leases: list[Lease] = []
         self.requests: dict[int, bool] = {}  # outstanding lease request ids
+        self.saturated = False
 
 
 class Stream:
@@ -170,10 +177,11 @@ class TaskSubmitter:
 
     def _pump(self, q: ShapeQueue) -> None:
         queue = q.queue
+        depth = PIPELINE_DEPTH if q.saturated or len(q.leases) >= MAX_LEASES_PER_SHAPE else 1
         while queue:
             best = None
             for lease in q.leases:
-                if not lease.reclaim and len(lease.inflight) < PIPELINE_DEPTH and (
+                if not lease.reclaim and len(lease.inflight) < depth and (
                         best is None or len(lease.inflight) < len(best.inflight)):
                     best = lease
             if best is None:
@@ -211,6 +219,7 @@ class TaskSubmitter:
             self.w._send_raylet(protocol.ReturnLease(msg.lease_id, False))
             return
         q.requests.pop(msg.req_id, None)
+        q.saturated = False
         lease = Lease(msg.lease_id, msg.worker_id, msg.task_addr, msg.owner_addr, q)
         self.leases[msg.lease_id] = lease
         q.leases.append(lease)
@@ -218,6 +227,12 @@ class TaskSubmitter:
             self._return(lease)
             return
         self._pump(q)
+
+    def on_lease_busy(self, msg) -> None:
+        q = self._requests.get(msg.req_id)
+        if q is not None:
+            q.saturated = True
+            self._pump(q)
 
     def on_lease_infeasible(self, msg) -> None:
         key = tuple(sorted(msg.shape.items()))

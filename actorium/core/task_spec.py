@@ -46,7 +46,7 @@ class TaskSpec:
         self.pending_deps = 0
         self.holds: list = []
         self.stream = None
-        self.job = ""
+        self.job = job
         self.failed = False
 
 

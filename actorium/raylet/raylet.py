@@ -45,13 +45,14 @@ class Worker:
 
 
 class LeaseRequest:
-    __slots__ = ("identity", "req_id", "shape", "warned")
+    __slots__ = ("identity", "req_id", "shape", "warned", "busy_sent")
 
     def __init__(self, identity, req_id, shape):
         self.identity = identity
         self.req_id = req_id
         self.shape = shape
         self.warned = False
+        self.busy_sent = False
 
 
 class Raylet:
@@ -263,6 +264,9 @@ class Raylet:
                 blocked.append(req)
                 continue
             if not res.fits(req.shape, self.available):
+                if not req.busy_sent:
+                    req.busy_sent = True
+                    self._push(req.identity, protocol.LeaseBusy(req.req_id))
                 blocked.append(req)
                 continue
             if not idle:
