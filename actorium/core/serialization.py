@@ -58,8 +58,28 @@ def _pad(n: int) -> int:
     return (-n) % ALIGN
 
 
+_PLAIN = (type(None), bool, int, float, str, bytes)
+_EMPTY_ARGS = b"P" + pickle.dumps(((), {}), protocol=5)
+
+
+def _is_plain(value) -> bool:
+    """Values the C pickler handles exactly like cloudpickle (no code, no refs)."""
+    t = type(value)
+    if t in _PLAIN:
+        return t is not bytes or len(value) <= INLINE_MAX
+    if t is tuple or t is list:
+        return len(value) <= 16 and all(type(v) in _PLAIN and type(v) is not bytes for v in value)
+    return False
+
+
 def serialize(value) -> Serialized:
-    """Serialize ``value``; nested ObjectRefs are collected into ``contained``."""
+    """Serialize ``value``; nested ObjectRefs are collected into ``contained``.
+
+    Plain scalars and small tuples of them take the C pickler (the hot path of small
+    task arguments and results); everything else goes through cloudpickle."""
+    if _is_plain(value):
+        pk = pickle.dumps(value, protocol=5)
+        return Serialized([b"P" + pk], 1 + len(pk), [])
     buffers: list[pickle.PickleBuffer] = []
     outer = getattr(_context, "refs", None)
     _context.refs = refs = []

@@ -55,11 +55,13 @@ def pack_arguments(args: tuple, kwargs: dict, put):
 
     Returns (blob, slots, holds). Large plain arguments are ``put`` into the object store
     first and passed as slots too, so a task message stays small."""
+    if not args and not kwargs:
+        return serialization._EMPTY_ARGS, [], []
     slots: list = []
     if any(isinstance(a, ObjectRef) for a in args) or any(
             isinstance(v, ObjectRef) for v in kwargs.values()):
         args, kwargs = _slot_refs(args, kwargs, slots)
-    ser = serialization.serialize((args, kwargs))
+    ser = serialization.serialize((args, kwargs)) if kwargs else _serialize_positional(args)
     if ser.size > serialization.INLINE_MAX:
         args = tuple(put(a) if not isinstance(a, Slot) else a for a in args)
         kwargs = {k: (put(v) if not isinstance(v, Slot) else v) for k, v in kwargs.items()}
@@ -67,6 +69,15 @@ def pack_arguments(args: tuple, kwargs: dict, put):
         ser = serialization.serialize((args, kwargs))
     holds = [ref for _, ref in slots] + ser.contained
     return ser.to_bytes(), slots, holds
+
+
+def _serialize_positional(args: tuple):
+    """(args, {}) with a fast path when every argument is a plain scalar."""
+    if serialization._is_plain(args):
+        import pickle
+        pk = pickle.dumps((args, {}), protocol=5)
+        return serialization.Serialized([b"P" + pk], 1 + len(pk), [])
+    return serialization.serialize((args, {}))
 
 
 def _slot_refs(args, kwargs, slots):
