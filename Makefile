@@ -25,7 +25,7 @@ test: $(TEST_STAMP)
 	@if [ -x tests/isolation/run_contained.sh ]; then tests/isolation/run_contained.sh; fi
 
 test-slow: $(TEST_STAMP)
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow --ignore=tests/isolation; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
 
 bench: $(STAMP)
 	$(PY) benchmarks/microbenchmark.py --compare-ray
