@@ -29,7 +29,25 @@ from . import _sys
 
 __all__ = ["bind_sources", "stage_root", "finish_root", "DEVICES", "STAGE"]
 
-STAGE = "/tmp"  # mount point of the staged root, in the jail's private mount ns
+STAGE = "/tmp"  # preferred mount point of the staged root, in the jail's private mount ns
+# Other existing directories that can serve as the mount point when a bind source lives
+# under /tmp (e.g. a checkout in /tmp): mounting the stage there would hide the source.
+_STAGE_CANDIDATES = (STAGE, "/mnt", "/media", "/srv", "/opt", "/var/tmp", "/run")
+_stage_in_use = STAGE
+_sources_under_tmp: list[str] = []
+
+
+def _pick_stage(sources: list[str]) -> str:
+    """The first candidate directory that neither contains nor lies inside a bind source."""
+    for cand in _STAGE_CANDIDATES:
+        if not os.path.isdir(cand) or os.path.islink(cand):
+            continue
+        if any(src == cand or src.startswith(cand + "/") or cand.startswith(src.rstrip("/") + "/")
+               for src in sources):
+            continue
+        return cand
+    raise OSError(f"no directory to stage the sandbox root in: every one of "
+                  f"{_STAGE_CANDIDATES} overlaps the runtime paths {sources}")
 
 DEVICES = ("null", "zero", "full", "random", "urandom")
 _TOP_SYMLINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -97,8 +115,15 @@ def _write_file(path: str, data: bytes, mode: int = 0o444) -> None:
         os.close(fd)
 
 
-def stage_root(policy, sources: list[str], stage: str = STAGE) -> None:
-    """Build the read-only root at ``stage``.  Needs CAP_SYS_ADMIN over a private mount ns."""
+def stage_root(policy, sources: list[str], stage: str | None = None) -> None:
+    """Build the read-only root at ``stage`` (chosen to avoid the sources if not given).
+    Needs CAP_SYS_ADMIN over a private mount ns; ``finish_root`` in the same process or a
+    forked child uses the same stage."""
+    global _stage_in_use, _sources_under_tmp
+    stage = stage or _pick_stage(sources)
+    _stage_in_use = stage
+    # The jail's private /tmp is mounted later and would hide these binds: redo them then.
+    _sources_under_tmp = [p for p in sources if p.startswith("/tmp/")]
     # Nothing we mount may propagate back to the host (or receive host mounts).
     _sys.mount(None, "/", None, _sys.MS_REC | _sys.MS_PRIVATE)
     files_bytes = sum(len(v) for v in policy.files.values())
@@ -131,12 +156,13 @@ def stage_root(policy, sources: list[str], stage: str = STAGE) -> None:
                | _sys.MS_NOSUID | _sys.MS_NODEV)
 
 
-def finish_root(policy, stage: str = STAGE) -> None:
+def finish_root(policy, stage: str | None = None) -> None:
     """Mount /tmp and a fresh /proc, pivot into the staged root, detach the host tree.
 
     Runs inside the sandbox's pid namespace (for /proc), with CAP_SYS_ADMIN over the
     jail's user and mount namespaces.  Afterwards cwd is /tmp.
     """
+    stage = stage or _stage_in_use
     # The staged root arrived locked (copied into a less privileged user namespace) and
     # pivot_root refuses a locked new root: bind it onto itself to get an unlocked top
     # mount (its read-only flag stays locked on).
@@ -144,6 +170,8 @@ def finish_root(policy, stage: str = STAGE) -> None:
     _sys.mount("tmpfs", stage + "/tmp", "tmpfs",
                _sys.MS_NOSUID | _sys.MS_NODEV | _sys.MS_NOEXEC,
                f"size={policy.tmp_size},nr_inodes=16384,mode=1777")
+    for path in _sources_under_tmp:  # runtime paths inside /tmp (e.g. a checkout in /tmp)
+        _bind(path, stage + path, os.path.isdir(path))
     # Fresh procfs: must happen while the host /proc is still visible in this mount
     # namespace (the kernel refuses a procfs mount that would reveal more than one
     # already visible) and from inside the new pid namespace (it shows that namespace).
