@@ -9,6 +9,8 @@ from actorium.core.api import (
 )
 from actorium.core.object_ref import ObjectRef, ObjectRefGenerator
 from actorium.core.remote_function import RemoteFunction
+from actorium.isolation.policy import SandboxPolicy
+from actorium import sandbox
 
 __version__ = "0.1.0"
 
@@ -16,5 +18,5 @@ __all__ = [
     "ActorClass", "ActorHandle", "ObjectRef", "ObjectRefGenerator", "RemoteFunction",
     "available_resources", "cancel", "cluster_resources", "exceptions", "get", "get_actor",
     "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put",
-    "remote", "shutdown", "wait", "__version__",
+    "remote", "sandbox", "SandboxPolicy", "shutdown", "wait", "__version__",
 ]

@@ -433,3 +433,17 @@ class JobFinished:
 class Ping:
     op: ClassVar[str] = "ping"
     req_id: int
+
+
+# ---------------------------------------------------------------------------
+# Sandboxes (actorium.sandbox.run): client -> its raylet; answered with a Reply whose
+# value is the result map (see actorium.isolation.service). ``inputs`` and the result's
+# ``value`` are data-only codec bytes (actorium.isolation.codec), never pickle.
+# ---------------------------------------------------------------------------
+@_message
+class RunSandbox:
+    op: ClassVar[str] = "run_sandbox"
+    req_id: int
+    code: str
+    policy: dict  # plain SandboxPolicy fields (actorium.isolation.service.policy_to_dict)
+    inputs: bytes

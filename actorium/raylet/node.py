@@ -57,6 +57,10 @@ def main(argv=None) -> None:
         _redirect(os.path.join(log_dir, f"zygote-{node_id}.log"))
         zygote.serve(child_sock, log_dir)
     child_sock.close()
+    # The sandbox zygote (fork + exec of a clean interpreter: it holds nothing of ours).
+    from actorium.isolation import service as sandbox_service
+    sandbox_pid, sandbox_sock = sandbox_service.start(
+        os.path.join(log_dir, f"sandbox-zygote-{node_id}.log"))
 
     gcs_addr = args.gcs_address
     gcs_tcp = ""
@@ -68,6 +72,7 @@ def main(argv=None) -> None:
         gcs_pid = os.fork()
         if gcs_pid == 0:
             parent_sock.close()
+            sandbox_sock.close()
             zygote.die_with_parent()
             _redirect(os.path.join(log_dir, "gcs.log"))
             from actorium.gcs import server
@@ -89,7 +94,7 @@ def main(argv=None) -> None:
     total.update({k: float(v) for k, v in json.loads(args.resources).items()})
     raylet = Raylet(node_id=node_id, session_dir=session, gcs_addr=gcs_addr, total=total,
                     store=store, zygote_sock=parent_sock, prestart=max(1, int(args.num_cpus)),
-                    driver_pid=args.driver_pid)
+                    driver_pid=args.driver_pid, sandbox_sock=sandbox_sock)
     raylet.worker_config.update({"store_capacity": capacity, "spill_dir": spill_dir})
     signal.signal(signal.SIGTERM, lambda *_: setattr(raylet, "stopping", True))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -113,6 +118,7 @@ def main(argv=None) -> None:
         if gcs_pid:
             _stop(gcs_pid)
         _stop(zygote_pid)
+        sandbox_service.stop(sandbox_pid, sandbox_sock)
         store.close()
         ObjectStore.destroy(store_root, spill_dir)
         _remove_empty_parents(store_root)

@@ -1,0 +1,409 @@
+"""The sandbox zygote: one per node, a clean single-threaded process that runs snippets.
+
+Started by the node process before it touches ZeroMQ or LMDB (``start``): fork, then
+``execve`` of a fresh interpreter with an allowlisted environment, so this process holds
+nothing of the node — no object store, no sockets but its channel to the raylet, no cluster
+token, and not even residue of the user's environment in its memory (a forked copy of the
+node would carry the exec-time environment block and freed strings; every sandbox is a
+fork of this process, so its memory is what a sandbox could read).
+
+Protocol (raylet <-> this process, over a SOCK_SEQPACKET socketpair, msgpack maps):
+    -> {"op": "run", "id": n, "code": str, "policy": {plain SandboxPolicy fields},
+        "inputs": codec bytes or None}
+    <- {"op": "result", "id": n, "ok": True,
+        "result": {stdout, stderr, exit_code, value: codec bytes, violation, duration,
+                   details}}
+    <- {"op": "result", "id": n, "ok": False, "error": str}   (machinery failure)
+A message larger than one packet is split into packets: each packet is one flag byte
+(``b"M"`` more follows, ``b"E"`` end of message) plus a chunk (see ``pack_frames`` and
+``FrameReader``); the two directions never interleave messages.
+
+Invariants
+----------
+* The loop never blocks: requests are read whenever they arrive, replies are queued and
+  sent when the socket is writable (so a raylet blocked sending a large request can never
+  deadlock against us blocked sending a large reply).
+* Each run happens in its own forked handler child (``run_snippet`` forks and jails from
+  there) that reports over a pipe; at most ``MAX_CONCURRENT`` run at once, the rest wait
+  in arrival order.
+* Every child is reaped; a handler that dies without a complete report yields an
+  ``ok: False`` reply, never silence.  When the raylet goes away we kill our children
+  (their sandboxes die with them: parent-death signals all the way down) and exit.
+"""
+from __future__ import annotations
+
+import collections
+import errno
+import os
+import select
+import signal
+import socket
+import sys
+import time
+
+import msgpack
+
+CHUNK = 60000           # payload bytes per packet (well under the socket buffer)
+RECV_SIZE = 1 << 17     # >= CHUNK + 1: a SEQPACKET recv truncates shorter buffers
+MAX_CONCURRENT = 32
+PR_SET_CHILD_SUBREAPER = 36
+STOP_GRACE = 2.0        # seconds handlers get to clean up after SIGTERM at shutdown
+_ENV_KEEP = ("PYTHONPATH",)  # needed to import actorium from a source checkout
+
+
+# ---------------------------------------------------------------- framing
+
+def pack_frames(msg) -> list[bytes]:
+    data = msgpack.packb(msg, use_bin_type=True)
+    chunks = [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)] or [b""]
+    return [b"M" + c for c in chunks[:-1]] + [b"E" + chunks[-1]]
+
+
+class FrameReader:
+    """Reassembles messages from packets; ``feed(packet)`` returns a message or None."""
+
+    def __init__(self, max_bytes: int = 256 << 20):
+        self.buf = bytearray()
+        self.max_bytes = max_bytes
+
+    def feed(self, packet: bytes):
+        if not packet or packet[:1] not in (b"M", b"E"):
+            raise ValueError("bad sandbox frame")
+        self.buf += packet[1:]
+        if len(self.buf) > self.max_bytes:
+            raise ValueError("sandbox message too large")
+        if packet[:1] == b"M":
+            return None
+        data, self.buf = bytes(self.buf), bytearray()
+        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def send_blocking(sock: socket.socket, msg) -> None:
+    """Send a whole message on a blocking socket (the raylet's side)."""
+    for frame in pack_frames(msg):
+        sock.send(frame)
+
+
+# ---------------------------------------------------------------- node side
+
+def start(log_path: str) -> tuple[int, socket.socket]:
+    """Fork + exec the sandbox zygote; return (pid, the raylet's end of the channel).
+
+    Call from the node process while it is still single-threaded and before ZeroMQ/LMDB.
+    """
+    parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    from .jail import ENV_ALLOWLIST
+    env = dict(ENV_ALLOWLIST)
+    env.update({k: os.environ[k] for k in _ENV_KEEP if k in os.environ})
+    # keep BLAS (should numpy ever be imported here) from starting threads
+    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    argv = [sys.executable, "-m", "actorium.isolation.service", str(child_sock.fileno())]
+    pid = os.fork()
+    if pid == 0:
+        try:
+            parent_sock.close()
+            from actorium.raylet.zygote import die_with_parent
+            die_with_parent()
+            fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            os.close(fd)
+            keep = child_sock.fileno()
+            os.set_inheritable(keep, True)
+            os.closerange(3, keep)
+            os.closerange(keep + 1, 1 << 16)
+            os.execve(sys.executable, argv, env)
+        finally:
+            os._exit(127)
+    child_sock.close()
+    return pid, parent_sock
+
+
+# ---------------------------------------------------------------- the zygote
+
+class _Run:
+    __slots__ = ("id", "pid", "fd", "buf")
+
+    def __init__(self, id_, pid, fd):
+        self.id, self.pid, self.fd, self.buf = id_, pid, fd, bytearray()
+
+
+def serve(sock: socket.socket) -> None:
+    """The zygote loop. Never returns."""
+    from actorium.raylet.zygote import die_with_parent
+    parent = os.getppid()
+    die_with_parent()
+    if os.getppid() != parent:
+        os._exit(0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _subreaper()
+    sock.setblocking(False)
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    reader = FrameReader()
+    outq: collections.deque[bytes] = collections.deque()
+    queued: collections.deque = collections.deque()   # requests waiting for a slot
+    runs: dict[int, _Run] = {}                        # pipe read fd -> run
+    by_pid: dict[int, _Run] = {}
+    finished: dict[int, int] = {}                     # pid -> status, pipe still open
+    closed = False
+    stopping_since = 0.0
+
+    def reply(msg) -> None:
+        outq.extend(pack_frames(msg))
+
+    def finish(run: _Run, status) -> None:
+        try:
+            res = msgpack.unpackb(bytes(run.buf), raw=False) if run.buf else None
+        except Exception:
+            res = None
+        if not isinstance(res, dict):
+            why = f"handler {_describe(status)}" if status is not None else "no report"
+            res = {"ok": False, "error": f"sandbox handler failed without a result ({why})"}
+        reply({"op": "result", "id": run.id, **res})
+
+    while not closed or runs:
+        while queued and len(runs) < MAX_CONCURRENT:
+            req = queued.popleft()
+            rfd, wfd = os.pipe2(os.O_CLOEXEC)
+            pid = os.fork()
+            if pid == 0:
+                _handler(req, wfd, [sock.fileno(), wake_r, wake_w, rfd] + list(runs))
+            os.close(wfd)
+            run = _Run(req.get("id"), pid, rfd)
+            runs[rfd] = run
+            by_pid[pid] = run
+        rlist = [wake_r] + list(runs) + ([] if closed else [sock])
+        wlist = [sock] if outq and not closed else []
+        try:
+            readable, writable, _ = select.select(rlist, wlist, [], 1.0)
+        except InterruptedError:
+            readable, writable = [wake_r], []
+        if wake_r in readable:
+            try:
+                os.read(wake_r, 4096)
+            except BlockingIOError:
+                pass
+        # reap: a run is done when its pipe hit EOF *and* its handler was reaped
+        while True:  # also reaps orphans handed to us as subreaper
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            run = by_pid.pop(pid, None)
+            if run is not None:
+                if runs.get(run.fd) is run:
+                    finished[pid] = status
+                else:
+                    finish(run, status)
+        for fd in readable:
+            run = runs.get(fd)
+            if run is None:
+                continue
+            data = os.read(fd, 1 << 16)
+            if data:
+                run.buf += data
+                continue
+            os.close(fd)
+            del runs[fd]
+            if run.pid not in by_pid:  # already reaped
+                finish(run, finished.pop(run.pid, None))
+        if sock in readable:
+            while True:
+                try:
+                    packet = sock.recv(RECV_SIZE)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    packet = b""
+                if not packet:
+                    closed = True
+                    break
+                try:
+                    msg = reader.feed(packet)
+                except Exception as exc:
+                    print(f"sandbox zygote: dropped bad frame: {exc}", file=sys.stderr)
+                    reader = FrameReader()
+                    continue
+                if msg is not None and msg.get("op") == "run":
+                    queued.append(msg)
+        if closed and not stopping_since:
+            # SIGTERM lets each handler's run_snippet kill its sandbox and remove its
+            # cgroup; SIGKILL after a grace period (parent-death signals do the rest)
+            stopping_since = time.monotonic()
+            _signal_all(by_pid, signal.SIGTERM)
+            queued.clear()
+        elif stopping_since and time.monotonic() > stopping_since + STOP_GRACE:
+            _signal_all(by_pid, signal.SIGKILL)
+        while outq and not closed:
+            try:
+                sock.send(outq[0])
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno in (errno.EPIPE, errno.ECONNRESET):
+                    closed = True
+                    break
+                raise
+            outq.popleft()
+    # the raylet is gone and every handler reported (or was killed): reap and exit
+    _signal_all(by_pid, signal.SIGKILL)
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+    os._exit(0)
+
+
+def _signal_all(by_pid: dict, sig: int) -> None:
+    for pid in list(by_pid):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def stop(pid: int, sock: socket.socket, timeout: float = STOP_GRACE + 1.0) -> None:
+    """Node shutdown: close the channel, let the zygote end its sandboxes, then kill it."""
+    try:
+        sock.close()
+    except OSError:
+        pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+        except ChildProcessError:
+            return
+        time.sleep(0.02)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def _handler(req: dict, wfd: int, close_fds: list) -> None:
+    """In a forked handler child: run the snippet jailed, write the report, exit."""
+    code = 0
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)  # unwinds run_snippet's cleanup
+        for fd in close_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        from actorium.raylet.zygote import die_with_parent
+        die_with_parent()
+        # a sandbox's keeper killed from here orphans the sandbox's init: it must come
+        # back to us to be reaped, not to whatever pid 1 is (which may never reap it)
+        _subreaper()
+        from . import codec
+        from .policy import SandboxPolicy
+        from .runner import run_snippet
+        try:
+            policy = policy_from_dict(req.get("policy") or {})
+            blob = req.get("inputs")
+            inputs = codec.decode(blob) if blob else {}
+            if not isinstance(inputs, dict):
+                raise TypeError("inputs must be a dict")
+            r = run_snippet(req["code"], policy, inputs)
+            try:
+                value = codec.encode(r.value)
+            except codec.CodecError:  # cannot happen for a decoded value; be safe
+                value = codec.encode(None)
+            out = {"ok": True, "result": {
+                "stdout": r.stdout, "stderr": r.stderr, "exit_code": r.exit_code,
+                "value": value, "violation": r.violation, "duration": r.duration,
+                "details": _plain(r.details)}}
+        except Exception as exc:
+            out = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        data = memoryview(msgpack.packb(out, use_bin_type=True))
+        while data:
+            data = data[os.write(wfd, data):]
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+        code = 1
+    finally:
+        _reap_orphans(2.0)
+        os._exit(code)
+
+
+def _subreaper() -> None:
+    from actorium.raylet.zygote import _libc
+    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _reap_orphans(timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+        if pid == 0:
+            if time.monotonic() > deadline:
+                return  # whatever is left goes to the zygote, itself a subreaper
+            time.sleep(0.005)
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(143)
+
+
+def policy_to_dict(policy) -> dict:
+    """A SandboxPolicy as plain msgpack-able fields."""
+    from dataclasses import fields
+    out = {}
+    for f in fields(policy):
+        v = getattr(policy, f.name)
+        if f.name in ("files", "env"):
+            v = dict(v)
+        elif f.name == "allowed_paths":
+            v = list(v)
+        out[f.name] = v
+    return out
+
+
+def policy_from_dict(d: dict):
+    from .policy import SandboxPolicy
+    d = dict(d)
+    if "allowed_paths" in d:
+        d["allowed_paths"] = tuple(d["allowed_paths"])
+    return SandboxPolicy(**d)
+
+
+def _plain(details: dict) -> dict:
+    return {str(k): v for k, v in details.items()
+            if isinstance(v, (int, float, str, bool)) or v is None}
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exited with code {os.WEXITSTATUS(status)}"
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    fd = int(argv[0])
+    # warm imports: every sandbox starts as a fork of this process
+    from . import codec, jail, policy, runner  # noqa: F401
+    sock = socket.socket(fileno=fd)
+    serve(sock)
+
+
+if __name__ == "__main__":
+    main()
