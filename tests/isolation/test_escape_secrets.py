@@ -189,7 +189,16 @@ import os
 open('/tmp/mine', 'w').write('ok')
 (sorted(os.listdir('/tmp')), open('/tmp/mine').read())
 """)
-    assert r.value == (["mine"], "ok")
+    # Only runtime paths the jail itself binds read-only (a checkout under /tmp) may
+    # appear besides the sandbox's own files; nothing else of the host /tmp.
+    from actorium.isolation import rootfs
+    from actorium.isolation.policy import SandboxPolicy
+    runtime = {p.split("/")[2] for p in rootfs.bind_sources(SandboxPolicy())
+               if p.startswith("/tmp/")}
+    listing, content = r.value
+    assert sorted(set(listing) - runtime) == ["mine"] and content == "ok"
+    host_top = tmp_path.parts[2] if str(tmp_path).startswith("/tmp/") else None
+    assert host_top is None or host_top in runtime or host_top not in listing
 
 
 def test_policy_files_are_visible_read_only():
