@@ -9,8 +9,8 @@ import msgpack
 from actorium.core import options as opts
 from actorium.core import protocol, transport
 from actorium.core.ids import new_actor_id, new_task_id, object_id_for
-from actorium.core.object_ref import ObjectRef, ObjectRefGenerator, _current
-from actorium.core.task_spec import TaskSpec, pack_arguments
+from actorium.core.object_ref import _current
+from actorium.core.task_spec import TaskSpec, pack_arguments, submit_and_return
 
 
 def method(*, num_returns=1, concurrency_group=None):
@@ -208,16 +208,7 @@ class ActorMethod:
         spec.actor_id = h._actor_id
         spec.method = self._name
         spec.retries_left = h._max_task_retries
-        refs = [ObjectRef(oid, cw.owner_addr) for oid in return_ids]
-        if streaming:
-            from actorium.core.submitter import Stream
-            spec.stream = Stream(cw, task_id)
-            cw.post(cw.actors.submit, spec)
-            return ObjectRefGenerator(refs[0], spec.stream)
-        cw.post(cw.actors.submit, spec)
-        if n == 1:
-            return refs[0]
-        return refs if n else None
+        return submit_and_return(cw, spec, cw.actors.submit)
 
 
 def handle_from_info(info: dict) -> ActorHandle:

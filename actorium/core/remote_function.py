@@ -6,8 +6,8 @@ import inspect
 
 from actorium.core import options as opts
 from actorium.core.ids import new_task_id, object_id_for
-from actorium.core.object_ref import ObjectRef, ObjectRefGenerator, _current
-from actorium.core.task_spec import TaskSpec, pack_arguments
+from actorium.core.object_ref import _current
+from actorium.core.task_spec import TaskSpec, pack_arguments, submit_and_return
 
 
 class RemoteFunction:
@@ -63,16 +63,7 @@ class RemoteFunction:
         spec.key = tuple(sorted(spec.shape.items()))
         spec.retries_left = o.max_retries
         spec.retry_exceptions = o.retry_exceptions
-        refs = [ObjectRef(oid, cw.owner_addr) for oid in return_ids]
-        if streaming:
-            from actorium.core.submitter import Stream
-            spec.stream = Stream(cw, task_id)
-            cw.post(cw.submitter.submit, spec)
-            return ObjectRefGenerator(refs[0], spec.stream)
-        cw.post(cw.submitter.submit, spec)
-        if n == 1:
-            return refs[0]
-        return refs if n else None
+        return submit_and_return(cw, spec, cw.submitter.submit)
 
     def __getstate__(self):
         state = dict(self.__dict__)

@@ -17,7 +17,7 @@ import threading
 
 from actorium.core import protocol, transport
 from actorium.core.object_ref import ObjectRef
-from actorium.core.serialization import VALUE_ERROR, VALUE_INLINE, load_error
+from actorium.core.serialization import VALUE_ERROR, load_error
 from actorium.exceptions import TaskCancelledError, WorkerCrashedError
 
 PIPELINE_DEPTH = 16  # per worker, only once the node is full (see ShapeQueue.saturated)

@@ -71,6 +71,22 @@ def pack_arguments(args: tuple, kwargs: dict, put):
     return ser.to_bytes(), slots, holds
 
 
+def submit_and_return(cw, spec, submit):
+    """Create the caller's refs for ``spec``, hand it to ``submit`` on the I/O thread, and
+    return what ``.remote()`` returns: one ref, a list, None, or a streaming generator."""
+    from actorium.core.object_ref import ObjectRef, ObjectRefGenerator
+    refs = [ObjectRef(oid, cw.owner_addr) for oid in spec.return_ids]
+    if spec.num_returns == "streaming":
+        from actorium.core.submitter import Stream
+        spec.stream = Stream(cw, spec.task_id)
+        cw.post(submit, spec)
+        return ObjectRefGenerator(refs[0], spec.stream)
+    cw.post(submit, spec)
+    if len(refs) == 1:
+        return refs[0]
+    return refs if refs else None
+
+
 def _serialize_positional(args: tuple):
     """(args, {}) with a fast path when every argument is a plain scalar."""
     if serialization._is_plain(args):

@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import sys
-import time
 
 # Pre-import what workers need, so the zygote's children start warm.
 import cloudpickle  # noqa: F401
@@ -21,7 +20,6 @@ import msgpack  # noqa: F401
 import zmq  # noqa: F401
 
 import actorium.core.worker_main  # noqa: F401
-from actorium.core import protocol, transport
 from actorium.core.ids import new_node_id
 from actorium.raylet import zygote
 from actorium.raylet.raylet import Raylet
