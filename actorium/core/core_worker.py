@@ -11,8 +11,8 @@ import collections
 import concurrent.futures
 import hashlib
 import heapq
+import itertools
 import os
-import sys
 import threading
 import time
 import traceback
@@ -193,30 +193,15 @@ class CoreWorker:
                 traceback.print_exc()
 
     def _drain(self, sock, is_router: bool) -> None:
-        handlers = self._handlers
-        for _ in range(10000):
-            try:
-                if is_router:
-                    identity, data = sock.recv_multipart(zmq.NOBLOCK)
-                else:
-                    data = sock.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            except ValueError:
-                continue  # wrong frame count: not one of ours
-            try:
-                msg = protocol.decode(data)
-                handler = handlers.get(type(msg))
-                if handler is not None:
-                    handler(msg)
-            except protocol.ProtocolError as exc:
-                print(f"actorium: dropped bad message: {exc}", file=sys.stderr)
-            except Exception:
-                traceback.print_exc()
+        # Bounded, so one flooding peer cannot starve the outbox and timers.
+        for identity, data in itertools.islice(transport.pending(sock, is_router), 10000):
+            transport.dispatch(self._handlers, identity, data, "actorium")
 
     def _build_handlers(self) -> dict:
+        """Message type -> handler(identity, msg); the core worker's handlers only need
+        the message (answers go to addresses carried in it)."""
         p = protocol
-        return {
+        table = {
             p.TaskReply: self._on_task_reply,
             p.StreamItem: self.submitter.on_stream_item,
             p.GetObject: self._on_get_object,
@@ -233,6 +218,7 @@ class CoreWorker:
             p.CancelTask: self._on_cancel_task,
             p.Reply: self._on_reply,
         }
+        return {cls: _message_only(fn) for cls, fn in table.items()}
 
     def _on_reply(self, msg) -> None:
         cb = self._req_callbacks.pop(msg.req_id, None)
@@ -453,6 +439,10 @@ class CoreWorker:
             os.close(self._wake_fd)
         except OSError:
             pass
+
+
+def _message_only(fn):
+    return lambda _identity, msg: fn(msg)
 
 
 def set_global_worker(worker) -> None:

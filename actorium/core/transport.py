@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import threading
 import time
+import traceback
 
 import zmq
 
@@ -116,3 +118,42 @@ def reply_to(router: zmq.Socket, identity: bytes, req_id: int, value=None,
              ok: bool = True) -> None:
     router.send_multipart([identity, protocol.encode(protocol.Reply(req_id, ok, value))],
                           copy=False)
+
+
+def pending(sock: zmq.Socket, router: bool):
+    """Yield ``(identity, data)`` for every message already waiting on ``sock``, without
+    blocking. ``identity`` is None for a DEALER; ROUTER messages that are not exactly
+    ``[identity, data]`` are not ours and are skipped."""
+    while True:
+        try:
+            if not router:
+                yield None, sock.recv(zmq.NOBLOCK)
+                continue
+            frames = sock.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        if len(frames) == 2:
+            yield frames[0], frames[1]
+
+
+def dispatch(handlers: dict, identity, data, who: str, router: zmq.Socket | None = None) -> None:
+    """Decode one message and run ``handlers[type(msg)](identity, msg)``.
+
+    Undecodable bytes are logged and dropped. A handler that raises is logged; if the
+    message was a request and ``router`` can answer, the requester gets an error Reply
+    instead of waiting for its timeout."""
+    try:
+        msg = protocol.decode(data)
+    except protocol.ProtocolError as exc:
+        print(f"{who}: dropped bad message: {exc}", file=sys.stderr)
+        return
+    handler = handlers.get(type(msg))
+    if handler is None:
+        return
+    try:
+        handler(identity, msg)
+    except Exception as exc:
+        traceback.print_exc()
+        req_id = getattr(msg, "req_id", None)
+        if router is not None and identity is not None and req_id is not None:
+            reply_to(router, identity, req_id, f"{type(exc).__name__}: {exc}", ok=False)

@@ -5,9 +5,7 @@ subscribers. Single-threaded event loop over one ROUTER; tables persisted in LMD
 from __future__ import annotations
 
 import os
-import sys
 import time
-import traceback
 
 import zmq
 
@@ -73,29 +71,8 @@ class Gcs:
         }
 
     def _drain(self, handlers) -> None:
-        while True:
-            try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if len(frames) != 2:
-                continue
-            identity, data = frames
-            try:
-                msg = protocol.decode(data)
-            except protocol.ProtocolError as exc:
-                print(f"gcs: dropped bad message: {exc}", file=sys.stderr)
-                continue
-            handler = handlers.get(type(msg))
-            if handler is None:
-                continue
-            try:
-                handler(identity, msg)
-            except Exception as exc:
-                traceback.print_exc()
-                req_id = getattr(msg, "req_id", None)
-                if req_id is not None:
-                    self._reply(identity, req_id, f"{type(exc).__name__}: {exc}", ok=False)
+        for identity, data in transport.pending(self.router, True):
+            transport.dispatch(handlers, identity, data, "gcs", self.router)
 
     def _reply(self, identity, req_id, value=None, ok=True) -> None:
         transport.reply_to(self.router, identity, req_id, value, ok)

@@ -14,7 +14,6 @@ import signal
 import socket
 import sys
 import time
-import traceback
 
 import msgpack
 import zmq
@@ -146,36 +145,12 @@ class Raylet:
         }
 
     def _drain_router(self, handlers) -> None:
-        while True:
-            try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if len(frames) != 2:
-                continue
-            self._handle(handlers, frames[0], frames[1])
+        for identity, data in transport.pending(self.router, True):
+            transport.dispatch(handlers, identity, data, "raylet", self.router)
 
     def _drain_gcs(self, handlers) -> None:
-        while True:
-            try:
-                data = self.gcs.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            self._handle(handlers, None, data)
-
-    def _handle(self, handlers, identity, data) -> None:
-        try:
-            msg = protocol.decode(data)
-        except protocol.ProtocolError as exc:
-            print(f"raylet: dropped bad message: {exc}", file=sys.stderr)
-            return
-        handler = handlers.get(type(msg))
-        if handler is None:
-            return
-        try:
-            handler(identity, msg)
-        except Exception:
-            traceback.print_exc()
+        for _, data in transport.pending(self.gcs, False):
+            transport.dispatch(handlers, None, data, "raylet")
 
     def _reply(self, identity, req_id, value=None, ok=True) -> None:
         transport.reply_to(self.router, identity, req_id, value, ok)
