@@ -150,36 +150,41 @@ class Executor:
     def reply(self, owner: str, task_id: bytes, results, contained) -> None:
         transport.send(owner, protocol.TaskReply(task_id, results, self.cw.worker_id, contained))
 
-    # -- normal tasks -----------------------------------------------------------
-    def execute_task(self, msg) -> None:
-        if msg.task_id in self.cancelled:
-            self.cancelled.discard(msg.task_id)
-            self.reply(msg.owner, msg.task_id, self.error_results(
-                TaskCancelledError(f"task {msg.name} was cancelled"), msg.name, msg.num_returns,
-                False), [])
-            return
-        self.name = msg.name
-        self.cw.current_task_id = msg.task_id
-        self.cw.job, self.cw.namespace = msg.job, msg.namespace
-        self.running = msg.task_id
+    # -- running one task or actor call ----------------------------------------
+    def run_call(self, msg, name: str, target) -> None:
+        """Run one pushed task or actor call and reply to its owner.
+
+        ``target()`` returns the callable (looked up inside the try, so a missing function
+        or method is the caller's error). Cancellation is reported as a runtime error,
+        anything else the callable raises as the user's."""
         contained: list = []
         try:
-            fn = self.function(msg.fn_id)
+            if msg.task_id in self.cancelled:
+                self.cancelled.discard(msg.task_id)
+                raise TaskCancelledError(f"{name} was cancelled")
+            fn = target()
             args, kwargs = self.arguments(msg.args, msg.refs)
             if msg.num_returns == "streaming":
-                count = self.stream(msg.task_id, fn(*args, **kwargs), msg.owner)
-                results = [[VALUE_INLINE, b"PN.", count]]
+                results = _stream_end(self.stream(msg.task_id, fn(*args, **kwargs), msg.owner))
             else:
                 results, contained = self.pack_returns(
                     msg.task_id, fn(*args, **kwargs), msg.num_returns, msg.owner)
         except TaskCancelledError as exc:
-            results = self.error_results(exc, msg.name, msg.num_returns, user_error=False)
+            results = self.error_results(exc, name, msg.num_returns, user_error=False)
         except BaseException as exc:
-            results = self.error_results(_strip(exc), msg.name, msg.num_returns)
+            results = self.error_results(_strip(exc), name, msg.num_returns)
+        self.reply(msg.owner, msg.task_id, results, contained)
+
+    def execute_task(self, msg) -> None:
+        self.name = msg.name
+        self.cw.current_task_id = msg.task_id
+        self.cw.job, self.cw.namespace = msg.job, msg.namespace
+        self.running = msg.task_id
+        try:
+            self.run_call(msg, msg.name, lambda: self.function(msg.fn_id))
         finally:
             self.running = b""
             self.cw.current_task_id = b""
-        self.reply(msg.owner, msg.task_id, results, contained)
 
     def stream(self, task_id: bytes, gen, owner: str) -> int:
         """Send each yielded value as it is produced; a failure becomes the last item."""
@@ -188,15 +193,20 @@ class Executor:
         index = 0
         try:
             for item in gen:
-                contained: list = []
-                result = self.pack(task_id, index + 1, item, owner, contained)
-                transport.send(owner, protocol.StreamItem(task_id, index, result))
+                self._send_item(task_id, index, item, owner)
                 index += 1
         except BaseException as exc:
-            blob = serialization.error_blob(_strip(exc), self.name, self.pid)
-            transport.send(owner, protocol.StreamItem(task_id, index, [VALUE_ERROR, blob, 0]))
+            self._send_item_error(task_id, index, exc, owner)
             index += 1
         return index
+
+    def _send_item(self, task_id: bytes, index: int, item, owner: str) -> None:
+        result = self.pack(task_id, index + 1, item, owner, [])
+        transport.send(owner, protocol.StreamItem(task_id, index, result))
+
+    def _send_item_error(self, task_id: bytes, index: int, exc, owner: str) -> None:
+        blob = serialization.error_blob(_strip(exc), self.name, self.pid)
+        transport.send(owner, protocol.StreamItem(task_id, index, [VALUE_ERROR, blob, 0]))
 
     # -- actors -------------------------------------------------------------------
     def init_actor(self, msg) -> None:
@@ -260,26 +270,10 @@ class Executor:
     def call(self, msg) -> None:
         if self.pool is None:
             self.running = msg.task_id
-        contained: list = []
         try:
-            if msg.task_id in self.cancelled:
-                raise TaskCancelledError(f"actor task {msg.method} was cancelled")
-            method = self._method(msg.method)
-            args, kwargs = self.arguments(msg.args, msg.refs)
-            if msg.num_returns == "streaming":
-                count = self.stream(msg.task_id, method(*args, **kwargs), msg.owner)
-                results = [[VALUE_INLINE, b"PN.", count]]
-            else:
-                results, contained = self.pack_returns(
-                    msg.task_id, method(*args, **kwargs), msg.num_returns, msg.owner)
-        except TaskCancelledError as exc:
-            results = self.error_results(exc, msg.method, msg.num_returns, user_error=False)
-        except BaseException as exc:
-            results = self.error_results(_strip(exc), f"{self.actor_name}.{msg.method}",
-                                         msg.num_returns)
+            self.run_call(msg, f"{self.actor_name}.{msg.method}", lambda: self._method(msg.method))
         finally:
             self.running = b""
-        self.reply(msg.owner, msg.task_id, results, contained)
 
     async def call_async(self, msg) -> None:
         contained: list = []
@@ -288,8 +282,8 @@ class Executor:
                 method = self._method(msg.method)
                 args, kwargs = self.arguments(msg.args, msg.refs)
                 if msg.num_returns == "streaming":
-                    count = await self.stream_async(msg.task_id, method(*args, **kwargs), msg.owner)
-                    results = [[VALUE_INLINE, b"PN.", count]]
+                    results = _stream_end(await self.stream_async(
+                        msg.task_id, method(*args, **kwargs), msg.owner))
                 else:
                     result = method(*args, **kwargs)
                     if inspect.isawaitable(result):
@@ -307,14 +301,17 @@ class Executor:
         index = 0
         try:
             async for item in gen:
-                result = self.pack(task_id, index + 1, item, owner, [])
-                transport.send(owner, protocol.StreamItem(task_id, index, result))
+                self._send_item(task_id, index, item, owner)
                 index += 1
         except BaseException as exc:
-            blob = serialization.error_blob(_strip(exc), self.name, self.pid)
-            transport.send(owner, protocol.StreamItem(task_id, index, [VALUE_ERROR, blob, 0]))
+            self._send_item_error(task_id, index, exc, owner)
             index += 1
         return index
+
+
+def _stream_end(count: int) -> list:
+    """The final reply of a streaming call: a None value whose size field is the item count."""
+    return [[VALUE_INLINE, b"PN.", count]]
 
 
 async def _construct_async(cls, args, kwargs):
