@@ -11,18 +11,6 @@ import pytest
 import actorium
 
 
-def _store_usage():
-    from actorium.core.object_ref import _worker
-    return _worker.store.usage()
-
-
-def _wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def test_put_and_get_roundtrip_small_values(shared_cluster):

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import actorium
 from tests_helpers import actorium_node_pids, wait_until

@@ -5,19 +5,16 @@ import numpy as np
 import pytest
 
 import actorium
+from tests_helpers import store_usage
 from actorium.exceptions import ObjectStoreFullError
 
-
-def _store_usage():
-    from actorium.core.object_ref import _worker
-    return _worker.store.usage()
 
 
 def test_objects_spill_to_disk_past_capacity_and_come_back():
     actorium.init(num_cpus=1, object_store_memory=64 << 20)
     try:
         refs = [actorium.put(np.full(16 << 20, i, dtype=np.uint8)) for i in range(8)]
-        assert _store_usage()["spilled"] > 0
+        assert store_usage()["spilled"] > 0
         for i, ref in enumerate(refs):
             assert actorium.get(ref)[0] == i
     finally:
