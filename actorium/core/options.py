@@ -18,6 +18,16 @@ def _check_resource_amount(name: str, value) -> None:
         raise ValueError(f"{name} must be a non-negative number, got {value!r}")
 
 
+def _check_common(o) -> None:
+    """Checks shared by task and actor options: resource amounts and isolation."""
+    _check_resource_amount("num_cpus", o.num_cpus)
+    _check_resource_amount("num_gpus", o.num_gpus)
+    _check_resource_amount("memory", o.memory)
+    _check_resources(o.resources)
+    if o.isolation not in (None, "none", "sandbox"):
+        raise ValueError(f"isolation must be None or 'sandbox', got {o.isolation!r}")
+
+
 def _check_resources(value) -> None:
     if value is None:
         return
@@ -47,10 +57,7 @@ class TaskOptions:
     sandbox: Any = None
 
     def __post_init__(self):
-        _check_resource_amount("num_cpus", self.num_cpus)
-        _check_resource_amount("num_gpus", self.num_gpus)
-        _check_resource_amount("memory", self.memory)
-        _check_resources(self.resources)
+        _check_common(self)
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) \
                 or self.max_retries < -1:
             raise ValueError(f"max_retries must be an int >= -1, got {self.max_retries!r}")
@@ -64,8 +71,6 @@ class TaskOptions:
             raise ValueError(f"num_returns must be an int >= 0 or 'streaming', got {nr!r}")
         if not isinstance(self.name, str):
             raise TypeError(f"name must be a str, got {type(self.name).__name__}")
-        if self.isolation not in (None, "none", "sandbox"):
-            raise ValueError(f"isolation must be None or 'sandbox', got {self.isolation!r}")
 
     def shape(self) -> dict:
         return resource_shape(self.num_cpus, self.num_gpus, self.resources, self.memory)
@@ -91,10 +96,7 @@ class ActorOptions:
     checkpoint: Any = None
 
     def __post_init__(self):
-        _check_resource_amount("num_cpus", self.num_cpus)
-        _check_resource_amount("num_gpus", self.num_gpus)
-        _check_resource_amount("memory", self.memory)
-        _check_resources(self.resources)
+        _check_common(self)
         if self.name is not None and (not isinstance(self.name, str) or not self.name):
             raise ValueError(f"name must be a non-empty str, got {self.name!r}")
         if self.namespace is not None and not isinstance(self.namespace, str):
@@ -108,8 +110,6 @@ class ActorOptions:
         mc = self.max_concurrency
         if mc is not None and (isinstance(mc, bool) or not isinstance(mc, int) or mc < 1):
             raise ValueError(f"max_concurrency must be an int >= 1, got {mc!r}")
-        if self.isolation not in (None, "none", "sandbox"):
-            raise ValueError(f"isolation must be None or 'sandbox', got {self.isolation!r}")
 
     def shape(self) -> dict:
         return resource_shape(self.num_cpus, self.num_gpus, self.resources, self.memory)
