@@ -127,11 +127,10 @@ def _connect(address: str) -> dict:
 
 
 def _register_driver(worker) -> None:
-    done = threading.Event()
-    msg = protocol.RegisterClient(transport.next_req_id(), worker.worker_id, os.getpid(),
-                                  "driver", "", worker.owner_addr, worker.job)
-    worker.post(worker.request, "raylet", msg, lambda reply: done.set())
-    done.wait(10)
+    """Register on the I/O thread's raylet socket: that is where worker output is pushed."""
+    worker.request_sync("raylet", protocol.RegisterClient(
+        transport.next_req_id(), worker.worker_id, os.getpid(), "driver", "",
+        worker.owner_addr, worker.job), timeout=10)
 
 
 def _print_log(msg) -> None:
@@ -291,13 +290,10 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
     if not isinstance(actor, ActorHandle):
         raise TypeError(f"kill() expects an actor handle, got {type(actor).__name__}")
     worker = _worker()
-    worker.rpc_gcs(protocol.KillActor(transport.next_req_id(), actor._actor_id, no_restart))
-    if no_restart:
-        # Apply the death locally too, so calls made after kill() returns fail at once
-        # instead of racing the gcs's notification.
-        update = protocol.ActorUpdate(actor._actor_id, "DEAD", "", "",
-                                      "it was killed with actorium.kill()", b"", 0)
-        worker.post(worker.actors.on_actor_update, update)
+    # Sent on the socket the gcs publishes actor updates to: the DEAD update precedes the
+    # reply there, so a call made after kill() returns already sees the actor dead.
+    worker.request_sync("gcs", protocol.KillActor(
+        transport.next_req_id(), actor._actor_id, no_restart))
 
 
 # -- cluster views ----------------------------------------------------------------

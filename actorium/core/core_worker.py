@@ -126,6 +126,25 @@ class CoreWorker:
         (self.raylet_sock if sock_name == "raylet" else self.gcs_sock).send(
             protocol.encode(msg), copy=False)
 
+    def request_sync(self, sock_name: str, msg, timeout: float = 30.0):
+        """From a user thread: send ``msg`` on the I/O thread's raylet or gcs socket and
+        wait for its Reply. Anything that peer pushed to us on that socket before the
+        reply (e.g. actor updates) has been handled when this returns."""
+        done = threading.Event()
+        box = []
+
+        def on_reply(reply):
+            box.append(reply)
+            done.set()
+        self.post(self.request, sock_name, msg, on_reply)
+        if not done.wait(timeout):
+            self.post(self._req_callbacks.pop, msg.req_id, None)
+            raise TimeoutError(f"no answer from the {sock_name} within {timeout:g}s to {msg.op}")
+        reply = box[0]
+        if not reply.ok:
+            raise transport.RpcError(reply.value)
+        return reply.value
+
     def _send_raylet(self, msg) -> None:
         self.raylet_sock.send(protocol.encode(msg), copy=False)
 
