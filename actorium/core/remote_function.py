@@ -15,15 +15,23 @@ class RemoteFunction:
         if not callable(fn):
             raise TypeError(f"@actorium.remote needs a function or class, got {type(fn).__name__}")
         self._function = fn
-        self._options = options
         self._name = getattr(fn, "__qualname__", getattr(fn, "__name__", "task"))
         self._signature = _signature(fn)
+        self._plain_arity = _plain_arity(self._signature)
         self._exported: tuple = (None, b"")  # (worker, fn_id): re-export per core worker
         functools.update_wrapper(self, fn, updated=())
+        self._configure(options)
+
+    def _configure(self, options: opts.TaskOptions) -> None:
+        """Adopt ``options``; what every call needs from them is computed once here."""
+        fn = self._function
         if options.num_returns == "streaming" and not (
                 inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)):
             raise TypeError(f"num_returns='streaming' needs a generator function; "
                             f"{self._name} is not one")
+        self._options = options
+        self._shape = options.shape()
+        self._key = tuple(sorted(self._shape.items()))
 
     def __call__(self, *args, **kwargs):
         raise TypeError(f"Remote functions cannot be called directly. Instead of running "
@@ -32,12 +40,12 @@ class RemoteFunction:
     def options(self, **kwargs) -> "RemoteFunction":
         new = RemoteFunction.__new__(RemoteFunction)
         new.__dict__.update(self.__dict__)
-        new._options = opts.build(opts.TaskOptions, self._options, **kwargs)
+        new._configure(opts.build(opts.TaskOptions, self._options, **kwargs))
         return new
 
     def remote(self, *args, **kwargs):
         o = self._options
-        if self._signature is not None:
+        if self._signature is not None and (kwargs or len(args) != self._plain_arity):
             try:
                 self._signature.bind(*args, **kwargs)
             except TypeError as exc:
@@ -59,8 +67,8 @@ class RemoteFunction:
                         o.num_returns, return_ids, cw.job)
         spec.fn_id = fn_id
         spec.holds = holds
-        spec.shape = o.shape()
-        spec.key = tuple(sorted(spec.shape.items()))
+        spec.shape = self._shape
+        spec.key = self._key
         spec.retries_left = o.max_retries
         spec.retry_exceptions = o.retry_exceptions
         return submit_and_return(cw, spec, cw.submitter.submit)
@@ -72,6 +80,17 @@ class RemoteFunction:
 
     def __repr__(self) -> str:
         return f"RemoteFunction({self._name})"
+
+
+def _plain_arity(signature) -> int:
+    """Number of parameters when all are plain positional-or-keyword without defaults
+    (then a call with exactly that many positional arguments binds), else -1."""
+    if signature is None:
+        return -1
+    params = signature.parameters.values()
+    if all(p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty for p in params):
+        return len(signature.parameters)
+    return -1
 
 
 def _signature(fn):

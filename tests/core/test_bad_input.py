@@ -90,3 +90,8 @@ def test_init_twice_is_an_error_unless_ignored(shared_cluster):
         actorium.init()
     info = actorium.init(ignore_reinit_error=True)
     assert info["job_id"]
+
+
+def test_streaming_option_on_a_plain_function_is_refused():
+    with pytest.raises(TypeError, match="generator"):
+        echo.options(num_returns="streaming")
