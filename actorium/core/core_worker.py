@@ -237,7 +237,7 @@ class CoreWorker:
             p.CancelTask: self._on_cancel_task,
             p.Reply: self._on_reply,
         }
-        return {cls: _message_only(fn) for cls, fn in table.items()}
+        return transport.message_only(table)
 
     def _on_reply(self, msg) -> None:
         cb = self._req_callbacks.pop(msg.req_id, None)
@@ -458,10 +458,6 @@ class CoreWorker:
             os.close(self._wake_fd)
         except OSError:
             pass
-
-
-def _message_only(fn):
-    return lambda _identity, msg: fn(msg)
 
 
 def set_global_worker(worker) -> None:

@@ -136,6 +136,11 @@ def pending(sock: zmq.Socket, router: bool):
             yield frames[0], frames[1]
 
 
+def message_only(handlers: dict) -> dict:
+    """Adapt handlers taking only the message to dispatch's (identity, msg) call."""
+    return {cls: (lambda fn: lambda _identity, msg: fn(msg))(fn) for cls, fn in handlers.items()}
+
+
 def dispatch(handlers: dict, identity, data, who: str, router: zmq.Socket | None = None) -> None:
     """Decode one message and run ``handlers[type(msg)](identity, msg)``.
 

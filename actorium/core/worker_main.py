@@ -67,24 +67,17 @@ class Executor:
 
     # -- main loop ------------------------------------------------------------
     def run(self) -> None:
-        handlers = {protocol.PushTask: self.execute_task, protocol.ActorInit: self.init_actor,
-                    protocol.ActorCall: self.dispatch_call}
+        handlers = transport.message_only({
+            protocol.PushTask: self.execute_task, protocol.ActorInit: self.init_actor,
+            protocol.ActorCall: self.dispatch_call})
         router = self.router
         while True:
             try:
-                _identity, data = router.recv_multipart()
+                router.poll()
             except zmq.ZMQError:
                 return
-            except ValueError:
-                continue
-            try:
-                msg = protocol.decode(data)
-            except protocol.ProtocolError as exc:
-                print(f"actorium worker: dropped bad message: {exc}", file=sys.__stderr__)
-                continue
-            handler = handlers.get(type(msg))
-            if handler is not None:
-                handler(msg)
+            for identity, data in transport.pending(router, True):
+                transport.dispatch(handlers, identity, data, "actorium worker")
 
     def function(self, fn_id: bytes):
         fn = self.functions.get(fn_id)
