@@ -84,10 +84,6 @@ class ActorDiedError(ActoriumError):
         return (ActorDiedError, (self.args[0] if self.args else "", self.actor_id))
 
 
-class ActorUnavailableError(ActoriumError):
-    """The actor is restarting; the call may be retried."""
-
-
 class GetTimeoutError(ActoriumError, TimeoutError):
     """``get`` or ``wait``-style blocking call did not finish within its timeout."""
 
@@ -120,13 +116,9 @@ class AuthenticationError(ActoriumError):
     """A peer did not present the cluster token."""
 
 
-class RaySystemError(ActoriumError):
-    """An internal failure of the runtime itself (a bug, or a dead daemon)."""
-
-
 __all__ = [
     "ActoriumError", "TaskError", "WorkerCrashedError", "ActorDiedError",
-    "ActorUnavailableError", "GetTimeoutError", "TaskCancelledError", "ObjectLostError",
+    "GetTimeoutError", "TaskCancelledError", "ObjectLostError",
     "OwnerDiedError", "ObjectStoreFullError", "NodeDiedError", "SandboxViolation",
-    "AuthenticationError", "RaySystemError",
+    "AuthenticationError",
 ]

@@ -21,7 +21,7 @@ import cloudpickle
 import zmq
 
 from actorium.core import object_ref, protocol, serialization, transport
-from actorium.core.ids import new_put_id, new_worker_id, object_id_for
+from actorium.core.ids import new_put_id, new_worker_id
 from actorium.core.object_ref import ObjectRef
 from actorium.core.ownership import ReferenceTable
 from actorium.core.serialization import VALUE_ERROR, VALUE_INLINE, VALUE_STORED
@@ -466,7 +466,3 @@ def set_global_worker(worker) -> None:
 
 def global_worker():
     return object_ref._worker
-
-
-def object_ids_for(task_id: bytes, n: int) -> list:
-    return [object_id_for(task_id, i) for i in range(n)]

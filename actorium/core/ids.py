@@ -22,10 +22,6 @@ def new_put_id() -> bytes:
     return os.urandom(TASK_ID_LEN) + b"\xff\xff"
 
 
-def task_of(object_id: bytes) -> bytes:
-    return object_id[:TASK_ID_LEN]
-
-
 def new_worker_id() -> bytes:
     return os.urandom(12)
 

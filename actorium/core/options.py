@@ -145,7 +145,3 @@ def build(cls, base=None, **kwargs):
     if base is None:
         return cls(**kwargs)
     return dataclasses.replace(base, **kwargs)
-
-
-TASK_OPTION_NAMES = _valid_names(TaskOptions)
-ACTOR_OPTION_NAMES = _valid_names(ActorOptions)

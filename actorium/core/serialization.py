@@ -137,10 +137,6 @@ def deserialize(blob):
     raise SerializationError(f"unknown blob tag {tag!r}")
 
 
-def is_error_blob(blob) -> bool:
-    return len(blob) > 0 and blob[0] == 0x45
-
-
 @dataclass(slots=True)
 class ErrorValue:
     """A failure stored in place of a value. ``exception`` is raised as-is for runtime
