@@ -24,6 +24,9 @@ from actorium.raylet import resources as res
 
 STARTING, IDLE, LEASED, ACTOR, DEAD = "starting", "idle", "leased", "actor", "dead"
 MAX_STARTING = 4
+# A lease is asked back for other owners only after it has been held this long, so
+# owners that all have work take turns in slices instead of trading leases every task.
+MIN_LEASE_HOLD = 0.1
 
 
 class Worker:
@@ -44,12 +47,13 @@ class Worker:
 
 
 class LeaseRequest:
-    __slots__ = ("identity", "req_id", "shape", "warned", "busy_sent")
+    __slots__ = ("identity", "req_id", "shape", "owner", "warned", "busy_sent")
 
-    def __init__(self, identity, req_id, shape):
+    def __init__(self, identity, req_id, shape, owner):
         self.identity = identity
         self.req_id = req_id
         self.shape = shape
+        self.owner = owner  # the requesting process's owner address
         self.warned = False
         self.busy_sent = False
 
@@ -71,9 +75,11 @@ class Raylet:
         self.workers: dict[bytes, Worker] = {}
         self.by_pid: dict[int, Worker] = {}
         self.requests: collections.deque[LeaseRequest] = collections.deque()
-        self.leases: dict[int, tuple] = {}  # lease_id -> (worker, requester identity)
+        # lease_id -> (worker, holder identity, granted at, holder's owner address)
+        self.leases: dict[int, tuple] = {}
+        self.reclaim_due = 0.0  # when a lease too young to ask back becomes old enough
         self.pending_actors: collections.deque = collections.deque()
-        self.drivers: dict[bytes, bytes] = {}  # worker_id -> identity
+        self.drivers: dict[bytes, tuple] = {}  # worker_id -> (identity, pid, owner address)
         self.next_lease = 1
         self.reclaimed: set[int] = set()
         self.stopping = False
@@ -115,7 +121,10 @@ class Raylet:
         handlers = self._handlers()
         next_check = time.monotonic() + 0.5
         while not self.stopping:
-            for sock, _ in poller.poll(500):
+            timeout = 500
+            if self.reclaim_due:
+                timeout = max(0, min(timeout, int((self.reclaim_due - time.monotonic()) * 1000) + 1))
+            for sock, _ in poller.poll(timeout):
                 if sock is self.router:
                     self._drain_router(handlers)
                 elif sock is self.gcs:
@@ -128,6 +137,9 @@ class Raylet:
                 else:
                     self._on_zygote()
             now = time.monotonic()
+            if self.reclaim_due and now >= self.reclaim_due:
+                self.reclaim_due = 0.0
+                self._dispatch()
             if now >= next_check:
                 next_check = now + 0.5
                 self._periodic()
@@ -189,7 +201,7 @@ class Raylet:
 
     def on_register(self, identity, msg) -> None:
         if msg.kind == "driver":
-            self.drivers[msg.worker_id] = identity
+            self.drivers[msg.worker_id] = (identity, msg.pid, msg.owner_addr)
             self._reply(identity, msg.req_id, {"node_id": self.node_id})
             return
         w = self.workers.get(msg.worker_id)
@@ -208,16 +220,24 @@ class Raylet:
             w.state = IDLE
         self._dispatch()
 
+    def _owner_gone(self, owner: str) -> None:
+        """The process holding leases died: kill the workers it leased (dropping whatever
+        it had queued on them, which nobody can collect now) and forget its requests."""
+        self.requests = collections.deque(r for r in self.requests if r.owner != owner)
+        for w, _identity, _granted, holder in list(self.leases.values()):
+            if holder == owner:
+                self._kill(w)
+
     def _worker_exited(self, w: Worker, reason: str) -> None:
+        if w.owner_addr:
+            self._owner_gone(w.owner_addr)
         previous = w.state
         w.state = DEAD
         self.workers.pop(w.worker_id, None)
         if previous == LEASED:
-            worker, requester = self.leases.pop(w.lease_id, (None, None))
-            if not w.blocked:
-                res.add(self.available, w.shape)
-            else:
-                res.add(self.available, {k: v for k, v in w.shape.items() if k != "CPU"})
+            requester = self.leases.pop(w.lease_id, (None, None, 0, ""))[1]
+            self.reclaimed.discard(w.lease_id)
+            self._release(w)
             if requester is not None:
                 self._push(requester, protocol.LeaseWorkerDied(w.lease_id, reason))
         elif previous == ACTOR or w.actor_id:
@@ -228,7 +248,8 @@ class Raylet:
 
     # -- leases -----------------------------------------------------------------
     def on_request_lease(self, identity, msg) -> None:
-        req = LeaseRequest(identity, msg.req_id, {k: float(v) for k, v in msg.shape.items()})
+        req = LeaseRequest(identity, msg.req_id, {k: float(v) for k, v in msg.shape.items()},
+                           msg.owner)
         self.requests.append(req)
         self._dispatch()
 
@@ -275,7 +296,7 @@ class Raylet:
         self.next_lease += 1
         w.state, w.lease_id, w.shape, w.blocked = LEASED, lease_id, req.shape, False
         res.subtract(self.available, req.shape)
-        self.leases[lease_id] = (w, req.identity)
+        self.leases[lease_id] = (w, req.identity, time.monotonic(), req.owner)
         self._push(req.identity, protocol.LeaseGranted(
             req.req_id, lease_id, w.worker_id, w.task_addr, w.owner_addr))
 
@@ -283,11 +304,16 @@ class Raylet:
         """Other owners' work waits: ask holders to return leases once idle. An owner's
         own pending request never reclaims its own leases (that would only churn)."""
         waiting = {r.identity for r in self.requests}
-        for lease_id, (w, identity) in self.leases.items():
-            if identity not in waiting or len(waiting) > 1:
-                if lease_id not in self.reclaimed:
-                    self.reclaimed.add(lease_id)
-                    self._push(identity, protocol.ReclaimLease(lease_id))
+        now = time.monotonic()
+        for lease_id, (w, identity, granted, _owner) in self.leases.items():
+            if lease_id in self.reclaimed or (identity in waiting and len(waiting) == 1):
+                continue
+            if now - granted < MIN_LEASE_HOLD:
+                due = granted + MIN_LEASE_HOLD
+                self.reclaim_due = min(self.reclaim_due, due) if self.reclaim_due else due
+                continue
+            self.reclaimed.add(lease_id)
+            self._push(identity, protocol.ReclaimLease(lease_id))
 
     def on_return_lease(self, identity, msg) -> None:
         entry = self.leases.pop(msg.lease_id, None)
@@ -295,14 +321,18 @@ class Raylet:
         if entry is None:
             return
         w = entry[0]
-        if w.blocked:
-            res.add(self.available, {k: v for k, v in w.shape.items() if k != "CPU"})
-        else:
-            res.add(self.available, w.shape)
+        self._release(w)
         w.state, w.lease_id, w.shape, w.blocked = IDLE, 0, {}, False
         if msg.kill_worker:
             self._kill(w)
         self._dispatch()
+
+    def _release(self, w: Worker) -> None:
+        """Give back what a leased worker held (its CPU is already back while blocked)."""
+        if w.blocked:
+            res.add(self.available, {k: v for k, v in w.shape.items() if k != "CPU"})
+        else:
+            res.add(self.available, w.shape)
 
     def on_blocked(self, identity, msg) -> None:
         w = self.workers.get(msg.worker_id)
@@ -416,8 +446,8 @@ class Raylet:
 
     def on_log(self, identity, msg) -> None:
         data = protocol.encode(msg)
-        for driver in list(self.drivers.values()):
-            self.router.send_multipart([driver, data])
+        for identity, _pid, _owner in list(self.drivers.values()):
+            self.router.send_multipart([identity, data])
 
     def on_stats(self, identity, msg) -> None:
         self._reply(identity, msg.req_id, {
@@ -436,6 +466,10 @@ class Raylet:
 
     def _periodic(self) -> None:
         self.gcs.send(protocol.encode(protocol.NodeHeartbeat(self.node_id, self.available)))
+        for worker_id, (_identity, pid, owner) in list(self.drivers.items()):
+            if not _alive(pid):
+                del self.drivers[worker_id]
+                self._owner_gone(owner)
         if self.driver_pid and not _alive(self.driver_pid):
             print(f"raylet: driver {self.driver_pid} is gone; shutting the node down",
                   file=sys.stderr)

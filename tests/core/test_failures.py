@@ -130,3 +130,25 @@ def test_infeasible_task_stays_pending_and_warns_once(shared_cluster, capfd):
     assert not ready and not_ready == [ref]
     assert "unicorn" in capfd.readouterr().err
     actorium.cancel(ref)
+
+
+def test_work_of_a_dead_owner_frees_its_workers(shared_cluster):
+    @actorium.remote
+    def sleep_long():
+        time.sleep(300)
+
+    @actorium.remote
+    class Submitter:
+        def fill_the_node(self):
+            self.refs = [sleep_long.remote() for _ in range(4)]  # holds both CPUs
+            return os.getpid()
+
+    @actorium.remote
+    def ok():
+        return "ok"
+
+    submitter = Submitter.remote()
+    actorium.get(submitter.fill_the_node.remote())
+    time.sleep(0.5)  # the long tasks are running on leased workers now
+    actorium.kill(submitter)
+    assert actorium.get(ok.remote(), timeout=30) == "ok"
