@@ -77,7 +77,7 @@ def submit_and_return(cw, spec, submit):
     from actorium.core.object_ref import ObjectRef, ObjectRefGenerator
     refs = [ObjectRef(oid, cw.owner_addr) for oid in spec.return_ids]
     if spec.num_returns == "streaming":
-        from actorium.core.submitter import Stream
+        from actorium.core.stream import Stream
         spec.stream = Stream(cw, spec.task_id)
         cw.post(submit, spec)
         return ObjectRefGenerator(refs[0], spec.stream)
