@@ -1,14 +1,17 @@
 """The ``actorium`` command: start, inspect and stop a long-running local cluster.
 
     actorium start --head [--port N] [--host H] [--num-cpus N] [--num-gpus N]
-                          [--resources JSON] [--object-store-memory BYTES]
-    actorium status [--address host:port]
-    actorium list nodes|actors [--address host:port]
-    actorium stop
+                          [--resources JSON] [--object-store-memory BYTES] [--token-file F]
+    actorium status [--address host:port] [--token-file F]
+    actorium list nodes|actors [--address host:port] [--token-file F]
+    actorium stop [--token-file F]
 
 ``start --head`` launches a head node (gcs + raylet + workers) detached from this
 process and records it in ``current_cluster`` (under ``$ACTORIUM_TMPDIR``, default
 ``/tmp/actorium-sessions``), which is what ``actorium.init(address="auto")`` reads.
+It uses the cluster token found by the usual lookup (``--token-file``,
+``$ACTORIUM_TOKEN``, ``$ACTORIUM_TOKEN_FILE``, ``~/.actorium/token``), creating the
+token file (mode 0600) with a fresh random token when it does not exist yet.
 Expected failures print one ``actorium: ...`` line on stderr and exit with code 1.
 """
 from __future__ import annotations
@@ -20,7 +23,8 @@ import socket
 import sys
 import time
 
-from actorium.core import launcher, protocol, transport
+from actorium.core import auth, launcher, protocol, transport
+from actorium.exceptions import AuthenticationError
 
 DEFAULT_PORT = 6379  # as `ray start --head`
 PING_TIMEOUT = 2.0
@@ -36,11 +40,27 @@ def _rpc(addr: str, msg, timeout: float = QUERY_TIMEOUT, what: str = ""):
     return transport.rpc(addr, msg, timeout=timeout, what=what)
 
 
-def _ping(gcs: str, timeout: float = PING_TIMEOUT) -> bool:
+def _use_token(args) -> None:
+    """Look up the cluster token for this command (CliError when there is none)."""
     try:
-        _rpc(gcs, protocol.Ping(transport.next_req_id()), timeout=timeout, what="the gcs")
+        auth.set_process_token(auth.find_token(token_file=args.token_file)[0])
+    except AuthenticationError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _ping(gcs: str, timeout: float = PING_TIMEOUT) -> bool:
+    """Whether the gcs at ``gcs`` answers. Raises CliError when it refuses our token or
+    speaks another protocol version (something is there, but we may not use it)."""
+    try:
+        transport.handshake(gcs, timeout=timeout)
+        _rpc(gcs, protocol.Hello(transport.next_req_id(), protocol.PROTOCOL_VERSION, "cli"),
+             timeout=timeout, what="the gcs")
         return True
-    except (TimeoutError, transport.RpcError, protocol.ProtocolError):
+    except AuthenticationError as exc:
+        raise CliError(str(exc)) from None
+    except transport.RpcError as exc:
+        raise CliError(f"the gcs at {_plain(gcs)} refused this command: {exc}") from None
+    except (TimeoutError, ConnectionError, protocol.ProtocolError):
         return False
 
 
@@ -62,7 +82,10 @@ def _cluster_alive(current: dict) -> bool:
     if launcher.pid_alive(current.get("pid", 0), current.get("session_dir", "")):
         return True
     gcs = current.get("gcs_tcp")
-    return bool(gcs) and _ping(gcs, timeout=1.0)
+    try:
+        return bool(gcs) and _ping(gcs, timeout=1.0)
+    except CliError:
+        return True  # something answers there, even if not to our token
 
 
 def _resolve_gcs(address: str | None) -> tuple[str, dict | None]:
@@ -202,6 +225,11 @@ def cmd_start(args) -> int:
     if not 0 <= args.port <= 65535:
         raise CliError(f"--port must be between 0 and 65535, got {args.port}")
     resources = _parse_resources(args.resources)
+    try:
+        token, created = auth.find_token(token_file=args.token_file, create=True)
+    except (AuthenticationError, OSError) as exc:
+        raise CliError(f"cannot set up the cluster token: {exc}") from None
+    auth.set_process_token(token)
 
     current = launcher.read_current()
     if current is not None:
@@ -229,7 +257,7 @@ def cmd_start(args) -> int:
         proc, info = launcher.start_node(
             session_dir, head=True, num_cpus=num_cpus, num_gpus=args.num_gpus or 0,
             resources=resources, port=port, host=args.host, driver_pid=0,
-            object_store_memory=args.object_store_memory or 0)
+            object_store_memory=args.object_store_memory or 0, token=token)
     except RuntimeError as exc:
         launcher.cleanup_session(session_dir)
         tail = [ln for ln in str(exc).splitlines()[1:] if ln.strip()]
@@ -249,6 +277,7 @@ def cmd_start(args) -> int:
     print(f"Started actorium head node at {address}  (node {info['node_id'][:12]}, "
           f"pid {info['pid']}, session {os.path.basename(session_dir)})")
     print(f"  logs: {session_dir}/logs")
+    _print_token_help(token, created)
     print("To connect from Python on this machine:")
     print("    import actorium")
     print("    actorium.init(address=\"auto\")")
@@ -258,8 +287,20 @@ def cmd_start(args) -> int:
     return 0
 
 
+def _print_token_help(token: auth.Token, created: bool) -> None:
+    if token.source.startswith("the token file "):
+        path = token.source[len("the token file "):]
+        state = "created, mode 0600" if created else "existing"
+        print(f"  cluster token file: {path}  ({state})")
+        print(f"  Every TCP port requires this token. Elsewhere use: --token-file {path}, "
+              f"ACTORIUM_TOKEN_FILE={path}, or a copy at ~/.actorium/token")
+    else:
+        print(f"  cluster token: taken from {token.source} (not written to any file)")
+
+
 # -- status / list -----------------------------------------------------------------
 def cmd_status(args) -> int:
+    _use_token(args)
     gcs, current = _resolve_gcs(args.address)
     nodes = _list(gcs, "nodes")
     actors = _list(gcs, "actors")
@@ -324,6 +365,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_list(args) -> int:
+    _use_token(args)
     gcs, _ = _resolve_gcs(args.address)
     if args.what == "nodes":
         rows = []
@@ -366,10 +408,16 @@ def cmd_stop(args) -> int:
     # Every node the gcs knows about (one today; more if nodes joined), else the head.
     nodes = []
     if head_alive and gcs:
+        # Without a usable token we still stop the head on this machine (over ipc).
         try:
+            _use_token(args)
+            transport.handshake(gcs, timeout=PING_TIMEOUT)
             nodes = [n for n in _rpc(gcs, protocol.ListState(transport.next_req_id(), "nodes"),
                                      timeout=PING_TIMEOUT, what="the gcs") if n.get("alive")]
-        except (TimeoutError, transport.RpcError, protocol.ProtocolError):
+        except (CliError, AuthenticationError, ConnectionError, TimeoutError,
+                transport.RpcError, protocol.ProtocolError) as exc:
+            print(f"actorium: could not list the cluster's nodes ({exc}); stopping the head "
+                  f"node on this machine", file=sys.stderr)
             nodes = []
     if not any(n.get("pid") == head_pid for n in nodes) and head_alive:
         nodes.append({"node_id": current.get("node_id", ""), "pid": head_pid,
@@ -424,21 +472,31 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "e.g. '{\"TPU\": 2}'")
     s.add_argument("--object-store-memory", type=int, default=None,
                    help="object store capacity in bytes (default: 30%% of RAM)")
+    _token_arg(s)
     s.set_defaults(func=cmd_start)
 
     st = sub.add_parser("status", help="nodes, resources, object store and actors")
     st.add_argument("--address", default=None, help="host:port of the gcs (default: the "
                                                     "cluster started by 'actorium start')")
+    _token_arg(st)
     st.set_defaults(func=cmd_status)
 
     ls = sub.add_parser("list", help="list nodes or actors as a table")
     ls.add_argument("what", choices=["nodes", "actors"])
     ls.add_argument("--address", default=None)
+    _token_arg(ls)
     ls.set_defaults(func=cmd_list)
 
     sp = sub.add_parser("stop", help="stop the cluster started by 'actorium start'")
+    _token_arg(sp)
     sp.set_defaults(func=cmd_stop)
     return p
+
+
+def _token_arg(parser) -> None:
+    parser.add_argument("--token-file", default=None,
+                        help="file holding the cluster token (default: $ACTORIUM_TOKEN, "
+                             "then $ACTORIUM_TOKEN_FILE, then ~/.actorium/token)")
 
 
 def main(argv=None) -> int:

@@ -23,7 +23,11 @@ CURRENT = os.path.join(ROOT, "current_cluster")
 
 
 def new_session_dir() -> str:
+    """A fresh session directory, mode 0700: its ipc sockets are unauthenticated, so
+    only the owner may reach them."""
     path = os.path.join(ROOT, "s-" + uuid.uuid4().hex[:10])
+    os.makedirs(path, mode=0o700)
+    os.chmod(path, 0o700)  # whatever the umask
     os.makedirs(os.path.join(path, "sockets"), exist_ok=True)
     os.makedirs(os.path.join(path, "logs"), exist_ok=True)
     return path
@@ -32,9 +36,12 @@ def new_session_dir() -> str:
 def start_node(session_dir: str, *, head: bool, num_cpus: float, num_gpus: float = 0,
                resources: dict | None = None, gcs_address: str = "", port: int = 0,
                host: str = "127.0.0.1", driver_pid: int = 0, object_store_memory: int = 0,
-               timeout: float = 60.0) -> tuple[subprocess.Popen, dict]:
+               timeout: float = 60.0, token=None) -> tuple[subprocess.Popen, dict]:
     """Start a node process and wait for its READY line. Raises RuntimeError with the
-    node's log tail if it fails to come up in ``timeout`` seconds."""
+    node's log tail if it fails to come up in ``timeout`` seconds.
+
+    ``token`` (an ``auth.Token``) reaches the node through an inherited pipe, never its
+    command line or environment; without it the node looks its token up itself."""
     cmd = [sys.executable, "-m", "actorium.raylet.node", "--session-dir", session_dir,
            "--num-cpus", str(num_cpus), "--num-gpus", str(num_gpus),
            "--resources", json.dumps(resources or {}), "--host", host]
@@ -50,9 +57,20 @@ def start_node(session_dir: str, *, head: bool, num_cpus: float, num_gpus: float
     env = dict(os.environ)
     src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                            start_new_session=True, env=env, close_fds=True)
-    log.close()
+    token_fd = -1
+    if token is not None:
+        from actorium.core import auth
+        env.pop(auth.TOKEN_ENV, None)
+        token_fd = auth.token_pipe(token)
+        cmd += ["--token-fd", str(token_fd)]
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log,
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=env,
+                                close_fds=True, pass_fds=(token_fd,) if token_fd >= 0 else ())
+    finally:
+        log.close()
+        if token_fd >= 0:
+            os.close(token_fd)
     deadline = time.monotonic() + timeout
     buf = b""
     while time.monotonic() < deadline:

@@ -46,14 +46,13 @@ class Gcs:
                 self.named[(actor.namespace, actor.name)] = actor.actor_id
 
     def run(self) -> None:
-        ctx = transport.context()
-        self.router = transport.configure(ctx.socket(zmq.ROUTER))
-        self.router.setsockopt(zmq.MAXMSGSIZE, 512 << 20)
-        for addr in self.addrs:
-            self.router.bind(addr)
+        # One router per address: the tcp one is authenticated (CURVE, transport.secure),
+        # the ipc one, in the owner-only session directory, is not.
+        self.router = transport.RouterGroup(self.addrs, max_message=512 << 20)
         handlers = self._handlers()
         poller = zmq.Poller()
-        poller.register(self.router, zmq.POLLIN)
+        for sock in self.router.socks:
+            poller.register(sock, zmq.POLLIN)
         while not self.stopping:
             for _ in poller.poll(1000):
                 self._drain(handlers)
@@ -67,11 +66,11 @@ class Gcs:
             p.ActorReady: self.on_actor_ready, p.ActorWorkerExited: self.on_actor_exited,
             p.SubscribeActor: self.on_subscribe, p.KillActor: self.on_kill_actor,
             p.GetNamedActor: self.on_get_named, p.ListState: self.on_list,
-            p.JobFinished: self.on_job_finished, p.Ping: self.on_ping,
+            p.JobFinished: self.on_job_finished, p.Ping: self.on_ping, p.Hello: self.on_hello,
         }
 
     def _drain(self, handlers) -> None:
-        for identity, data in transport.pending(self.router, True):
+        for identity, data in self.router.pending():
             transport.dispatch(handlers, identity, data, "gcs", self.router)
 
     def _reply(self, identity, req_id, value=None, ok=True) -> None:
@@ -83,8 +82,9 @@ class Gcs:
     # -- nodes ------------------------------------------------------------------
     def on_register_node(self, identity, msg) -> None:
         if msg.version != protocol.PROTOCOL_VERSION:
-            self._reply(identity, msg.req_id, f"protocol version {msg.version} does not match "
-                        f"the head's {protocol.PROTOCOL_VERSION}", ok=False)
+            print(f"gcs: refused node {msg.node_id!r} speaking protocol version "
+                  f"{msg.version!r} (this cluster speaks {protocol.PROTOCOL_VERSION})", flush=True)
+            self._reply(identity, msg.req_id, protocol.version_mismatch(msg.version), ok=False)
             return
         self.nodes[msg.node_id] = Node(msg.node_id, msg.raylet_addr, msg.resources,
                                        msg.store_root, msg.pid, identity)
@@ -256,6 +256,15 @@ class Gcs:
 
     def on_ping(self, identity, msg) -> None:
         self._reply(identity, msg.req_id, "gcs")
+
+    def on_hello(self, identity, msg) -> None:
+        """A driver or CLI says which protocol it speaks; a mismatch is refused."""
+        if msg.version != protocol.PROTOCOL_VERSION:
+            print(f"gcs: refused a {msg.kind!r} speaking protocol version {msg.version!r} "
+                  f"(this cluster speaks {protocol.PROTOCOL_VERSION})", flush=True)
+            self._reply(identity, msg.req_id, protocol.version_mismatch(msg.version), ok=False)
+            return
+        self._reply(identity, msg.req_id, {"version": protocol.PROTOCOL_VERSION})
 
 
 def main(session_dir: str, ipc_addr: str, tcp_addr: str | None) -> None:

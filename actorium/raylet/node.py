@@ -38,11 +38,14 @@ def parse(argv):
     p.add_argument("--object-store-memory", type=int, default=0)
     p.add_argument("--driver-pid", type=int, default=0)
     p.add_argument("--node-id", default="")
+    p.add_argument("--token-fd", type=int, default=-1,
+                   help="read the cluster token from this inherited pipe")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse(argv if argv is not None else sys.argv[1:])
+    _load_token(args)
     node_id = args.node_id or new_node_id()
     session = args.session_dir
     for sub in ("sockets", "logs"):
@@ -121,6 +124,18 @@ def main(argv=None) -> None:
         ObjectStore.destroy(store_root, spill_dir)
         _remove_empty_parents(store_root)
         os._exit(code)
+
+
+def _load_token(args) -> None:
+    """Hold the cluster token in memory before anything forks (workers inherit it that
+    way; the sandbox zygote execs and keeps nothing), and keep it out of the
+    environment that workers and their subprocesses see."""
+    from actorium.core import auth
+    if args.token_fd >= 0:
+        auth.adopt_token_fd(args.token_fd)
+    elif args.head or args.gcs_address.startswith("tcp://"):
+        auth.process_token()  # fail now, with the lookup's message, not in a child later
+    os.environ.pop(auth.TOKEN_ENV, None)
 
 
 def _redirect(path: str) -> None:
