@@ -14,10 +14,14 @@ process's log file), at most ``LOG_BURST`` per ``LOG_WINDOW`` seconds.
 
 Monitor events name the connection (its fd) only on accept and disconnect; handshake
 outcomes are matched to connections in accept order, which is exact for sequential
-handshakes and best effort (the peer named may be a concurrent one) otherwise.
+handshakes and best effort (the reason may be a concurrent one's) otherwise. The peer's
+address is read from the connection's fd when the guard sees the accept; a peer that
+is refused before that (possible on loopback, where garbage in the first packet is
+refused within microseconds) is logged as an unknown peer, with the reason.
 """
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import queue
@@ -78,59 +82,89 @@ class _RefusalLog:
             pass
 
 
+_DEFAULT_REASON = ("closed during the handshake: not a ZeroMQ CURVE peer (invalid greeting, "
+                   "garbage bytes or an oversized frame)")
+_ZAP_LOGGED = ""  # reason marker: the ZAP handler already logged this refusal
+_UNKNOWN_PEER = "an unknown peer (it disconnected before its address could be read)"
+
+
+class _Conn:
+    __slots__ = ("peer", "reason")
+
+    def __init__(self, peer: str | None):
+        self.peer = peer
+        self.reason: str | None = None
+
+
 class _Monitor:
     """Connection bookkeeping for one monitored server socket."""
 
     def __init__(self, pair: zmq.Socket, endpoint: str):
         self.pair = pair
         self.endpoint = endpoint
-        self.handshaking: OrderedDict[int, str] = OrderedDict()  # fd -> peer, accept order
-        self.established: set[int] = set()
+        try:
+            self.port = int(endpoint.rsplit(":", 1)[1])
+        except (IndexError, ValueError):
+            self.port = -1
+        self.handshaking: OrderedDict[int, _Conn] = OrderedDict()  # fd -> conn, accept order
 
     def on_event(self, event: int, value: int, log: _RefusalLog) -> bool:
         """Handle one event; False once the monitored socket is gone."""
         if event == zmq.EVENT_MONITOR_STOPPED:
             return False
         if event == zmq.EVENT_ACCEPTED:
-            self.handshaking[value] = _peer_of(value)
+            self.handshaking[value] = _Conn(_peer_of(value, self.port))
         elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-            if self.handshaking:
-                fd, _ = self.handshaking.popitem(last=False)
-                self.established.add(fd)
+            fd = self._oldest_undecided()
+            if fd is not None:
+                del self.handshaking[fd]
         elif event in (zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
                        zmq.EVENT_HANDSHAKE_FAILED_AUTH):
-            peer = self.handshaking.popitem(last=False)[1] if self.handshaking else "unknown peer"
-            if event != zmq.EVENT_HANDSHAKE_FAILED_AUTH:  # ZAP refusals are logged by ZAP
-                log.refused(self.endpoint, peer, _reason(event, value))
+            fd = self._oldest_undecided()
+            if fd is not None:  # logged when it disconnects
+                self.handshaking[fd].reason = (
+                    _ZAP_LOGGED if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH
+                    else _reason(event, value))
         elif event == zmq.EVENT_DISCONNECTED:
-            self.established.discard(value)
-            peer = self.handshaking.pop(value, None)
-            if peer is not None:
-                log.refused(self.endpoint, peer, "closed during the handshake: not a ZeroMQ "
-                            "CURVE peer (invalid greeting, garbage bytes or an oversized frame)")
+            conn = self.handshaking.pop(value, None)
+            if conn is not None and conn.reason != _ZAP_LOGGED:
+                log.refused(self.endpoint, conn.peer or _UNKNOWN_PEER,
+                            conn.reason or _DEFAULT_REASON)
         return True
 
+    def _oldest_undecided(self) -> int | None:
+        for fd, conn in self.handshaking.items():
+            if conn.reason is None:
+                return fd
+        return None
 
-def _peer_of(fd: int) -> str:
+
+def _peer_of(fd: int, local_port: int) -> str | None:
     """``host:port`` of the peer on ``fd`` (owned by libzmq's I/O thread: we look at a
-    dup). The connection may already be gone; then the peer is unknown."""
+    dup), or None when the connection is already gone — also when ``fd`` has already
+    been reused for something that is not a connection to ``local_port``."""
     try:
         dup = os.dup(fd)
     except OSError:
-        return "unknown peer (already disconnected)"
+        return None
     try:
         with socket.socket(fileno=dup) as s:
+            if s.type != socket.SOCK_STREAM or s.getsockname()[1] != local_port:
+                return None
             host, port = s.getpeername()[:2]
             return f"{host}:{port}"
-    except (OSError, ValueError):
-        return "unknown peer (already disconnected)"
+    except (OSError, ValueError, IndexError, TypeError):
+        return None
 
 
 def _reason(event: int, value: int) -> str:
     if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
         return _PROTOCOL_REASONS.get(value, f"ZMTP protocol error 0x{value:x}")
     if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-        if value == zmq.ETIMEDOUT or value == 0:
+        if value in (errno.EPIPE, errno.ECONNRESET):
+            return ("the peer hung up during the handshake (it does not speak CURVE with the "
+                    "cluster's keys)")
+        if value in (errno.ETIMEDOUT, errno.EAGAIN, 0):
             return "no completed handshake in time"
         return f"handshake failed ({os.strerror(value) if value > 0 else value})"
     return f"refused by ZAP (status {value})"
