@@ -88,11 +88,20 @@ def _cluster_alive(current: dict) -> bool:
         return True  # something answers there, even if not to our token
 
 
-def _resolve_gcs(address: str | None) -> tuple[str, dict | None]:
+def _resolve_gcs(args) -> tuple[str, dict | None]:
     """The gcs tcp address to talk to, and the current_cluster record if that is where
-    it came from. Raises CliError when there is nothing to talk to."""
+    it came from, with the cluster token set up. Raises CliError when there is nothing
+    to talk to or no token for it."""
+    address = args.address
     if address:
         gcs = _tcp(address)
+        try:
+            _use_token(args)
+        except CliError:
+            if not transport.tcp_reachable(gcs, PING_TIMEOUT):
+                raise CliError(f"no actorium cluster answered at {_plain(gcs)} within "
+                               f"{PING_TIMEOUT:g}s") from None
+            raise
         if not _ping(gcs):
             raise CliError(f"no actorium cluster answered at {_plain(gcs)} within "
                            f"{PING_TIMEOUT:g}s")
@@ -106,6 +115,7 @@ def _resolve_gcs(address: str | None) -> tuple[str, dict | None]:
     if not launcher.pid_alive(pid, current.get("session_dir", "")):
         raise CliError(f"the actorium cluster recorded in {launcher.CURRENT} is not running "
                        f"(node pid {pid} is gone); run 'actorium stop' to clean up")
+    _use_token(args)
     if not gcs or not _ping(gcs):
         raise CliError(f"the actorium cluster at {_plain(gcs)} did not answer within "
                        f"{PING_TIMEOUT:g}s")
@@ -300,8 +310,7 @@ def _print_token_help(token: auth.Token, created: bool) -> None:
 
 # -- status / list -----------------------------------------------------------------
 def cmd_status(args) -> int:
-    _use_token(args)
-    gcs, current = _resolve_gcs(args.address)
+    gcs, current = _resolve_gcs(args)
     nodes = _list(gcs, "nodes")
     actors = _list(gcs, "actors")
     alive = [n for n in nodes if n.get("alive")]
@@ -365,8 +374,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_list(args) -> int:
-    _use_token(args)
-    gcs, _ = _resolve_gcs(args.address)
+    gcs, _ = _resolve_gcs(args)
     if args.what == "nodes":
         rows = []
         for n in _list(gcs, "nodes"):

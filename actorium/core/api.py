@@ -16,6 +16,7 @@ from actorium.core import options as opts
 from actorium.core.actor import ActorClass, ActorHandle, handle_from_info
 from actorium.core.object_ref import ObjectRef, ObjectRefGenerator
 from actorium.core.remote_function import RemoteFunction
+from actorium.exceptions import AuthenticationError
 
 _RAY_KWARGS_IGNORED = {"include_dashboard", "dashboard_host", "dashboard_port",
                        "logging_level", "configure_logging", "log_to_driver",
@@ -73,9 +74,8 @@ def init(address: str | None = None, *, num_cpus: float | None = None,
             if num_cpus is not None or num_gpus is not None or resources:
                 raise ValueError("When connecting to an existing cluster, num_cpus, num_gpus "
                                  "and resources must not be given; they belong to the nodes.")
-            auth.set_process_token(auth.find_token(token=token)[0])
             try:
-                info = _connect(address)
+                info = _connect(address, token)
             except BaseException:
                 auth.set_process_token(None)
                 raise
@@ -111,7 +111,7 @@ def _start_embedded(num_cpus, num_gpus, resources, object_store_memory, token) -
     return info
 
 
-def _connect(address: str) -> dict:
+def _connect(address: str, token: str | None) -> dict:
     if address == "auto":
         current = launcher.read_current()
         if current is None:
@@ -121,6 +121,13 @@ def _connect(address: str) -> dict:
         gcs = current["gcs_tcp"]
     else:
         gcs = address if address.startswith("tcp://") else f"tcp://{address}"
+    try:
+        auth.set_process_token(auth.find_token(token=token)[0])
+    except AuthenticationError:
+        if not transport.tcp_reachable(gcs, timeout=5):  # no cluster: say that first
+            raise ConnectionError(f"Could not connect to an actorium cluster at {address!r}: "
+                                  f"nothing accepts connections there.") from None
+        raise
     try:
         transport.handshake(gcs, timeout=5)  # AuthenticationError on a wrong token
         transport.rpc(gcs, protocol.Hello(transport.next_req_id(), protocol.PROTOCOL_VERSION,

@@ -132,6 +132,18 @@ class RouterGroup:
             sock.close(0)
 
 
+def tcp_reachable(addr: str, timeout: float) -> bool:
+    """Whether anything accepts a TCP connection at ``tcp://host:port`` (no handshake:
+    the server logs it as a refused peer)."""
+    import socket
+    host, _, port = addr[len("tcp://"):].rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 def handshake(addr: str, timeout: float = 5.0) -> None:
     """Connect to the TCP server at ``addr`` and complete the authenticated handshake.
 

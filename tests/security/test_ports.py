@@ -232,3 +232,33 @@ def test_undecodable_messages_from_an_authenticated_peer_are_dropped_and_logged(
         actorium.shutdown()
     head.wait_log("gcs: dropped bad message")
     assert head.serves_a_task()
+
+
+@pytest.fixture
+def small_limit_head():
+    """A head whose TCP sockets refuse messages above 1 MiB."""
+    from conftest import Head
+    h = Head(extra_env={"ACTORIUM_MAX_MESSAGE_BYTES": str(1 << 20)})
+    try:
+        yield h
+    finally:
+        h.stop()
+
+
+def test_oversized_message_from_an_authenticated_peer_is_refused(small_limit_head):
+    head = small_limit_head
+    actorium.init(address=head.address, token=head.token)
+    try:
+        from actorium.core import transport
+        gcs = f"tcp://{head.address}"
+
+        def kv_put(size):
+            msg = protocol.KvPut(transport.next_req_id(), os.urandom(8), b"x" * size, True)
+            return transport.rpc(gcs, msg, timeout=3)
+        assert kv_put(512 << 10) is True
+        with pytest.raises(TimeoutError):
+            kv_put(2 << 20)  # libzmq drops the connection on the frame's size
+        assert transport.rpc(gcs, protocol.Ping(transport.next_req_id()), timeout=10) == "gcs"
+    finally:
+        actorium.shutdown()
+    assert head.serves_a_task()
