@@ -88,6 +88,7 @@ def main(argv=None) -> None:
     spill_dir = os.path.join(session, "spill", node_id)
     from actorium.objectstore import ObjectStore
     store = ObjectStore(store_root, capacity, spill_dir=spill_dir, create=True)
+    os.chmod(store_root, 0o700)  # the index and payloads are for the cluster's user only
     total = {"CPU": float(args.num_cpus), "memory": float(_memory_bytes()),
              "object_store_memory": float(capacity)}
     if args.num_gpus:
