@@ -122,7 +122,8 @@ def _connect(address: str, token: str | None) -> dict:
     else:
         gcs = address if address.startswith("tcp://") else f"tcp://{address}"
     try:
-        auth.set_process_token(auth.find_token(token=token)[0])
+        known = auth.known_cluster_token(gcs) if token is None else None
+        auth.set_process_token(known or auth.find_token(token=token)[0])
     except AuthenticationError:
         if not transport.tcp_reachable(gcs, timeout=5):  # no cluster: say that first
             raise ConnectionError(f"Could not connect to an actorium cluster at {address!r}: "

@@ -180,6 +180,31 @@ def process_token() -> Token:
         return _token
 
 
+_known: dict[str, Token] = {}
+
+
+def remember_cluster_token(address: str, token: Token) -> None:
+    """Record the token of a cluster this process started (e.g. a multi-node test
+    cluster), so that ``init(address=...)`` without a token argument uses it; this
+    counts as an explicit argument in the lookup order."""
+    with _lock:
+        _known[_normal_address(address)] = token
+
+
+def forget_cluster_token(address: str) -> None:
+    with _lock:
+        _known.pop(_normal_address(address), None)
+
+
+def known_cluster_token(address: str) -> Token | None:
+    with _lock:
+        return _known.get(_normal_address(address))
+
+
+def _normal_address(address: str) -> str:
+    return address[len("tcp://"):] if address.startswith("tcp://") else address
+
+
 def adopt_token_fd(fd: int) -> None:
     """Read the token a launcher wrote into pipe ``fd`` (then closed) and use it."""
     chunks = []

@@ -166,3 +166,19 @@ def test_cli_finds_the_token_through_the_token_file_option(head, tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     without = head.cli("list", "nodes", env=env)
     assert without.returncode == 1 and "no cluster token found" in without.stderr
+
+
+def test_driver_uses_the_token_of_a_cluster_this_process_started(head, monkeypatch, tmp_path):
+    """What ``cluster_utils.Cluster`` relies on: a process that started a cluster (and
+    recorded its token) connects to it without naming the token again."""
+    import actorium
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv(auth.TOKEN_FILE_ENV, raising=False)
+    monkeypatch.delenv(auth.TOKEN_ENV, raising=False)
+    auth.remember_cluster_token(head.address, auth.Token(head.token, "test"))
+    try:
+        actorium.init(address=head.address)
+        assert actorium.is_initialized()
+    finally:
+        actorium.shutdown()
+        auth.forget_cluster_token(head.address)
