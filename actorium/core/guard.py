@@ -101,12 +101,17 @@ class _Monitor:
 
     def __init__(self, pair: zmq.Socket, endpoint: str):
         self.pair = pair
-        self.endpoint = endpoint
-        try:
-            self.port = int(endpoint.rsplit(":", 1)[1])
-        except (IndexError, ValueError):
-            self.port = -1
+        self.set_endpoint(endpoint)
         self.handshaking: OrderedDict[int, _Conn] = OrderedDict()  # fd -> conn, accept order
+
+    def set_endpoint(self, endpoint: str) -> None:
+        """(Also called from the socket's owner thread once a ``:*`` port is bound; the
+        guard thread only reads these two attributes.)"""
+        try:
+            port = int(endpoint.rsplit(":", 1)[1])
+        except (IndexError, ValueError):
+            port = -1
+        self.endpoint, self.port = endpoint, port
 
     def on_event(self, event: int, value: int, log: _RefusalLog) -> bool:
         """Handle one event; False once the monitored socket is gone."""
@@ -178,6 +183,7 @@ class Guard:
         self.set_client_key(client_public_z85)
         self.log = _RefusalLog()
         self._new = queue.SimpleQueue()
+        self._monitors: dict[int, _Monitor] = {}  # id(socket) -> its monitor
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="actorium-guard", daemon=True)
@@ -198,7 +204,15 @@ class Guard:
         pair = self.ctx.socket(zmq.PAIR)
         pair.setsockopt(zmq.LINGER, 0)
         pair.connect(addr)
-        self._new.put(_Monitor(pair, endpoint))
+        monitor = _Monitor(pair, endpoint)
+        self._monitors[id(sock)] = monitor
+        self._new.put(monitor)
+
+    def bound(self, sock: zmq.Socket, endpoint: str) -> None:
+        """``sock`` was bound to ``endpoint`` (the real port of a ``tcp://host:*``)."""
+        monitor = self._monitors.get(id(sock))
+        if monitor is not None:
+            monitor.set_endpoint(endpoint)
 
     # -- the thread ---------------------------------------------------------------
     def _run(self) -> None:
@@ -229,6 +243,8 @@ class Guard:
                         poller.unregister(sock)
                         del monitors[sock]
                         sock.close(0)
+                        for key in [k for k, m in self._monitors.items() if m is mon]:
+                            self._monitors.pop(key, None)
         except zmq.ContextTerminated:
             pass
         finally:

@@ -91,6 +91,9 @@ def bind_router(addr: str, max_message: int = -1) -> zmq.Socket:
     sock.setsockopt(zmq.MAXMSGSIZE, max_message)
     secure(sock, addr, server=True)
     sock.bind(addr)
+    if addr.startswith("tcp://") and addr.endswith(":*"):  # tell the guard the real port
+        guard.guard(context(), auth.curve_keys().client_public).bound(
+            sock, sock.getsockopt_string(zmq.LAST_ENDPOINT))
     return sock
 
 

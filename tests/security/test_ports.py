@@ -262,3 +262,39 @@ def test_oversized_message_from_an_authenticated_peer_is_refused(small_limit_hea
     finally:
         actorium.shutdown()
     assert head.serves_a_task()
+
+
+def test_a_random_port_server_from_transport_is_authenticated_and_logs_refusals(capfd):
+    """Any ROUTER that ``transport`` binds on TCP — here a ``tcp://host:*`` one, as a
+    raylet talking to other nodes binds — requires the token, and its guard names the
+    real port and the peer in its refusal lines."""
+    from actorium.core import transport
+    auth.set_process_token(auth.Token("t" * 64, "test"))
+    try:
+        router = transport.bind_router("tcp://127.0.0.1:*")
+        endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
+        port = int(endpoint.rsplit(":", 1)[1])
+        ctx = zmq.Context()
+        try:
+            plain = ctx.socket(zmq.DEALER)
+            plain.setsockopt(zmq.LINGER, 0)
+            plain.connect(endpoint)
+            plain.send(b"hello")
+            good = transport.connect_dealer(endpoint)
+            good.send(b"authenticated")
+            assert router.poll(5000)
+            assert router.recv_multipart()[1] == b"authenticated"
+            assert router.poll(500) == 0, "the unauthenticated message got through"
+            deadline = time.monotonic() + 10
+            err = ""
+            while f"refused connection to {endpoint} from 127.0.0.1:" not in err:
+                assert time.monotonic() < deadline, err
+                time.sleep(0.05)
+                err += capfd.readouterr().err
+            assert f":{port} from 127.0.0.1:" in err
+        finally:
+            ctx.destroy(linger=0)
+            good.close(0)
+            router.close(0)
+    finally:
+        auth.set_process_token(None)
