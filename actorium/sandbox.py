@@ -51,7 +51,8 @@ def run(code: str, *, timeout: float | None = None, policy: SandboxPolicy | None
     oid = new_put_id()
     ref = ObjectRef(oid, worker.owner_addr)
     msg = protocol.RunSandbox(transport.next_req_id(), code,
-                              service.policy_to_dict(policy), inputs_blob)
+                              service.policy_to_dict(policy), inputs_blob, b"",
+                              worker.worker_id)
 
     def on_reply(reply) -> None:  # on the core worker's I/O thread
         try:
