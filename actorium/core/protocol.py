@@ -448,7 +448,7 @@ class RunSandbox:
     op: ClassVar[str] = "run_sandbox"
     req_id: int
     code: str
-    policy: dict  # plain SandboxPolicy fields (actorium.isolation.service.policy_to_dict)
+    policy: dict  # plain SandboxPolicy fields (actorium.isolation.channel.policy_to_dict)
     inputs: bytes
     call: bytes
     worker_id: bytes  # the requesting worker (its runs are cancelled if it dies); b"" if a driver

@@ -126,7 +126,7 @@ def create_sandboxed_actor(actor_class, args, kwargs):
 
 
 def _policy_dict(policy: SandboxPolicy) -> dict:
-    from actorium.isolation.service import policy_to_dict
+    from actorium.isolation.channel import policy_to_dict
     return policy_to_dict(policy)
 
 

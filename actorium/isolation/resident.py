@@ -1,7 +1,7 @@
 """A resident jail: one sandbox that lives as long as a sandboxed actor and serves its calls.
 
 Runs in a handler child of the sandbox zygote (``service``), which forwards messages
-between it and the raylet over a SEQPACKET socket (``service.pack_frames`` framing):
+between it and the raylet over a SEQPACKET socket (``channel`` framing):
 
     <- {"op": "call", "id": n, "payload": pickled (method, args, kwargs)}
     <- {"op": "close"}                         (or the socket closing)
@@ -48,14 +48,14 @@ class _Calls:
         self.opened_sent = False
 
     def send(self, msg) -> None:
-        from .service import pack_frames
+        from .channel import pack_frames
         for frame in pack_frames({**msg, "sid": self.sid}):
             self.sock.send(frame)
 
 
 def serve(req: dict, sock: socket.socket) -> None:
     """Open the jail described by ``req`` (``op: open``), serve it, report, return."""
-    from .service import policy_from_dict
+    from .channel import policy_from_dict
     sock.setblocking(True)
     policy = policy_from_dict(req.get("policy") or {})
     state = _Calls(req.get("sid"), sock, policy)
@@ -108,7 +108,7 @@ def _text(col, name: str) -> str:
 
 def _loop(state: _Calls, col, names: dict, call_w: int) -> None:
     """Serve calls until the jail's keeper exits (it exits when the jail ends)."""
-    from .service import RECV_SIZE, FrameReader
+    from .channel import RECV_SIZE, FrameReader
     frames = calls.FrameBuffer(state.policy.max_output_bytes + 4096)
     reader = FrameReader()
     result_fd = next(fd for fd, n in names.items() if n == "result")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from . import codec
 from .cgroups import SandboxCgroup
-from .jail import STATUS_STRUCT, JailError, JailInfo, enter_jail
+from .jail import STATUS_STRUCT, enter_jail
 from .policy import SandboxPolicy
 
 __all__ = ["run_snippet", "SandboxResult", "SandboxError"]

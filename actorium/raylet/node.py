@@ -56,9 +56,9 @@ def main(argv=None) -> None:
         zygote.serve(child_sock, log_dir)
     child_sock.close()
     # The sandbox zygote (fork + exec of a clean interpreter: it holds nothing of ours).
-    from actorium.isolation import service as sandbox_service
+    from actorium.isolation import channel as sandbox_channel
     sandbox_log = os.path.join(log_dir, f"sandbox-zygote-{node_id}.log")
-    sandbox_pid, sandbox_sock = sandbox_service.start(sandbox_log)
+    sandbox_pid, sandbox_sock = sandbox_channel.start(sandbox_log)
 
     gcs_addr = args.gcs_address
     gcs_tcp = ""

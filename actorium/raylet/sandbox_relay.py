@@ -21,7 +21,7 @@ import socket
 import sys
 import time
 
-from actorium.isolation import service
+from actorium.isolation import channel
 
 RESTART_INTERVAL = 1.0
 
@@ -32,7 +32,7 @@ class SandboxRelay:
         self.pid = pid
         self.log_path = log_path
         self.reply = reply            # reply(identity, req_id, value, ok=True)
-        self.reader = service.FrameReader()
+        self.reader = channel.FrameReader()
         self.next_id = 1
         self.pending: dict[int, tuple] = {}      # run/call id -> (identity, req_id, kind)
         self.by_request: dict[tuple, int] = {}   # (identity, req_id) -> run id
@@ -50,15 +50,17 @@ class SandboxRelay:
         return n
 
     def _send(self, msg) -> bool:
-        if self.sock is None and not self._restart():
-            return False
-        try:
-            service.send_blocking(self.sock, msg)
-            return True
-        except OSError as exc:
-            print(f"raylet: sandbox zygote unreachable: {exc}", file=sys.stderr)
-            self.lost()
-            return False
+        """Send to the zygote, restarting it first if it died (once per request)."""
+        for _attempt in range(2):
+            if self.sock is None and not self._restart():
+                return False
+            try:
+                channel.send_blocking(self.sock, msg)
+                return True
+            except OSError as exc:
+                print(f"raylet: sandbox zygote unreachable: {exc}", file=sys.stderr)
+                self.lost()
+        return False
 
     # -- requests -----------------------------------------------------------------
     def on_run(self, identity, msg) -> None:
@@ -116,7 +118,7 @@ class SandboxRelay:
     def readable(self) -> None:
         while self.sock is not None:
             try:
-                packet = self.sock.recv(service.RECV_SIZE, socket.MSG_DONTWAIT)
+                packet = self.sock.recv(channel.RECV_SIZE, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 return
             except OSError:
@@ -181,14 +183,14 @@ class SandboxRelay:
             sock.close()
         except OSError:
             pass
-        service.reap(self.pid)
+        channel.reap(self.pid)
         for key in list(self.pending):
             self._fail(key, "the sandbox zygote exited")
         for sid in self.residents:
             self.closed[sid] = "the sandbox zygote exited"
         self.residents.clear()
         self.runs_of.clear()
-        self.reader = service.FrameReader()
+        self.reader = channel.FrameReader()
 
     def _restart(self) -> bool:
         now = time.monotonic()
@@ -196,7 +198,7 @@ class SandboxRelay:
             return False
         self.last_restart = now
         try:
-            self.pid, self.sock = service.spawn(self.log_path)
+            self.pid, self.sock = channel.spawn(self.log_path)
         except OSError as exc:
             print(f"raylet: could not restart the sandbox zygote: {exc}", file=sys.stderr)
             return False
@@ -204,5 +206,5 @@ class SandboxRelay:
 
     def stop(self) -> None:
         if self.sock is not None:
-            service.stop(self.pid, self.sock)
+            channel.stop(self.pid, self.sock)
             self.sock = None
