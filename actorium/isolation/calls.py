@@ -132,7 +132,10 @@ def run_call(payload: bytes, policy) -> dict:
 
     Returns plain fields: stdout, stderr, exit_code, value (codec bytes or None, not
     decoded here), error (dict or None), violation, duration, details."""
-    col, stats, duration = run_jailed(lambda res_fd: call_body(payload, res_fd), policy)
+    def body(res_fd: int) -> int:
+        return call_body(payload, res_fd)
+    body.job = {"kind": "call", "payload": payload}
+    col, stats, duration = run_jailed(body, policy)
     exit_code, signum, details = exit_status(col, stats)
     env = {"value": None, "error": None}
     raw = bytes(col.bufs.get("result", b""))
