@@ -5,8 +5,9 @@ from a token, ZAP guard, MAXMSGSIZE), for several message sizes.
 
     .venv/bin/python benchmarks/transport_auth.py [--total-mib 100] [--trials 3]
 
-Prints one row per (message size, mode): best-of-trials throughput in GB/s (1e9 B/s)
-and the CURVE/plain ratio. Both sockets live in separate processes, each with its own
+Prints one row per message size: best-of-trials throughput in GB/s (1e9 B/s) plain and
+with CURVE, and their ratio; then the rate of sequential 100-byte request/reply round
+trips (the control-plane cost: a driver's calls to the gcs). Both sockets live in separate processes, each with its own
 ZeroMQ I/O thread, as two nodes would.
 """
 from __future__ import annotations
@@ -35,6 +36,48 @@ def _socket_pair_side(secure: bool):
     baseline: the same sockets and options without authentication)."""
     auth.set_process_token(auth.Token(TOKEN, "benchmark"))
     transport.secure = _SECURE if secure else (lambda sock, addr, server: sock)
+
+
+def _echo_server(secure: bool, port_queue) -> None:
+    _socket_pair_side(secure)
+    router = transport.bind_router("tcp://127.0.0.1:*")
+    port_queue.put(int(router.getsockopt(zmq.LAST_ENDPOINT).decode().rsplit(":", 1)[1]))
+    while True:
+        identity, data = router.recv_multipart()
+        router.send_multipart([identity, data])
+        if data == b"stop":
+            break
+    router.close(0)
+
+
+def round_trips(secure: bool, count: int, trials: int) -> float:
+    """Best rate (per second) of ``count`` sequential 100-byte request/replies."""
+    ctx = mp.get_context("spawn")
+    ports = ctx.Queue()
+    server = ctx.Process(target=_echo_server, args=(secure, ports))
+    server.start()
+    try:
+        port = ports.get(timeout=30)
+        _socket_pair_side(secure)
+        dealer = transport.connect_dealer(f"tcp://127.0.0.1:{port}")
+        payload = b"x" * 100
+        dealer.send(payload)
+        dealer.recv()
+        best = float("inf")
+        for _ in range(trials):
+            start = time.perf_counter()
+            for _ in range(count):
+                dealer.send(payload)
+                dealer.recv()
+            best = min(best, time.perf_counter() - start)
+        dealer.send(b"stop")
+        dealer.recv()
+        dealer.close(0)
+        return count / best
+    finally:
+        server.join(30)
+        if server.is_alive():
+            server.kill()
 
 
 def _server(secure: bool, port_queue, count: int, trials: int) -> None:
@@ -91,6 +134,10 @@ def main() -> None:
         curve = run(True, total, chunk, args.trials)
         label = f"{chunk >> 20} MiB" if chunk >= 1 << 20 else f"{chunk >> 10} KiB"
         print(f"{label:>14}  {plain:>10.2f}  {curve:>10.2f}  {curve / plain:>6.2f}", flush=True)
+    plain = round_trips(False, 5000, args.trials)
+    curve = round_trips(True, 5000, args.trials)
+    print(f"100-byte round trips/s: plain {plain:,.0f}  CURVE {curve:,.0f}  "
+          f"ratio {curve / plain:.2f}")
 
 
 if __name__ == "__main__":

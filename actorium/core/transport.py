@@ -20,7 +20,7 @@ import traceback
 
 import zmq
 
-from actorium.core import auth, guard, protocol
+from actorium.core import auth, protocol
 
 _ctx: zmq.Context | None = None
 _ctx_pid = 0
@@ -70,6 +70,7 @@ def secure(sock: zmq.Socket, addr: str, server: bool) -> zmq.Socket:
     sock.setsockopt(zmq.MAXMSGSIZE, MAX_TCP_MESSAGE if current < 0
                     else min(current, MAX_TCP_MESSAGE))
     if server:
+        from actorium.core import guard  # only processes with a TCP server run one
         process_guard = guard.guard(context(), keys.client_public)
         sock.curve_server = True
         sock.curve_secretkey = keys.server_secret
@@ -92,6 +93,7 @@ def bind_router(addr: str, max_message: int = -1) -> zmq.Socket:
     secure(sock, addr, server=True)
     sock.bind(addr)
     if addr.startswith("tcp://") and addr.endswith(":*"):  # tell the guard the real port
+        from actorium.core import guard
         guard.guard(context(), auth.curve_keys().client_public).bound(
             sock, sock.getsockopt_string(zmq.LAST_ENDPOINT))
     return sock
@@ -153,7 +155,7 @@ def handshake(addr: str, timeout: float = 5.0) -> None:
     Returns once it succeeded. Raises ``AuthenticationError`` when the server refuses
     this process's token, and ``ConnectionError`` when nothing accepts a connection (or
     finishes the handshake) within ``timeout`` seconds."""
-    from zmq.utils.monitor import recv_monitor_message
+    from actorium.core.guard import parse_event
     from actorium.exceptions import AuthenticationError
     token = auth.process_token()
     ctx = context()
@@ -173,7 +175,7 @@ def handshake(addr: str, timeout: float = 5.0) -> None:
         while (remaining := deadline - time.monotonic()) > 0:
             if not mon.poll(int(remaining * 1000) + 1):
                 continue
-            event = recv_monitor_message(mon)["event"]
+            event, _ = parse_event(mon.recv_multipart())
             if event == zmq.EVENT_CONNECTED:
                 connected = True
             elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
