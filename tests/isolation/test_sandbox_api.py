@@ -6,7 +6,6 @@ everything it forks) inherits it; none of it may be visible from inside a sandbo
 """
 import os
 import pickle
-import secrets
 import time
 
 import psutil

@@ -7,7 +7,6 @@ environment (inherited by the node and its workers) must not be visible inside.
 """
 import os
 import pickle
-import secrets
 import time
 
 import numpy as np
