@@ -50,7 +50,8 @@ def main() -> None:
         os.write(setup_fd, b"OK")
         os.close(setup_fd)
         setup_fd = -1
-        rc = _run(job)
+        from .calls import run_job
+        rc = run_job(job, job["res_fd"])
     except BaseException as exc:
         if setup_fd < 0:  # before the job was read: the parent sees this on stderr
             import traceback
@@ -62,15 +63,3 @@ def main() -> None:
                 pass
     finally:
         os._exit(rc & 0xFF if rc >= 0 else 1)
-
-
-def _run(job: dict) -> int:
-    from . import calls, codec, runner
-    kind, res_fd = job["kind"], job["res_fd"]
-    if kind == "snippet":
-        return runner._run_user_code(job["code"], codec.decode(job["inputs"]), res_fd)
-    if kind == "call":
-        return calls.call_body(job["payload"], res_fd)
-    if kind == "resident":
-        return calls.resident_body(job["payload"], job["call_fd"], res_fd)
-    raise ValueError(f"unknown sandbox job {kind!r}")

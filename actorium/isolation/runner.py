@@ -234,7 +234,7 @@ def run_snippet(code: str, policy: SandboxPolicy | None = None,
 
 
 def run_jailed(body, policy: SandboxPolicy, extra_fds: dict | None = None,
-               collect=None):
+               collect=None, cgroup_name: str | None = None):
     """Fork a child that jails itself and runs ``body(res_fd)``; collect its pipes.
 
     ``body.job`` describes the same work as data (``bwrap_stage._run``), for backends
@@ -248,7 +248,7 @@ def run_jailed(body, policy: SandboxPolicy, extra_fds: dict | None = None,
                            f"({threading.active_count()} Python threads, "
                            f"{len(os.listdir('/proc/self/task'))} OS threads)")
     extra_fds = extra_fds or {}
-    cgroup = SandboxCgroup.create(policy)
+    cgroup = SandboxCgroup.create(policy, cgroup_name)
     pipes = {name: os.pipe() for name in ("out", "err", "res", "setup", "status")}
     fds = {f"{n}_w": w for n, (r, w) in pipes.items()}
     fds["devnull"] = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
