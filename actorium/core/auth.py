@@ -185,8 +185,8 @@ _known: dict[str, Token] = {}
 
 def remember_cluster_token(address: str, token: Token) -> None:
     """Record the token of a cluster this process started (e.g. a multi-node test
-    cluster), so that ``init(address=...)`` without a token argument uses it; this
-    counts as an explicit argument in the lookup order."""
+    cluster): client sockets to ``address`` use it, and so does ``init(address=...)``
+    without a token argument (it counts as an explicit argument in the lookup order)."""
     with _lock:
         _known[_normal_address(address)] = token
 

@@ -62,10 +62,12 @@ def secure(sock: zmq.Socket, addr: str, server: bool) -> zmq.Socket:
     Servers present the cluster's server key and accept only clients holding the
     cluster's client key (checked by the guard over ZAP; with ZAP_ENFORCE_DOMAIN a
     missing guard refuses everyone); clients present the client key and expect the
-    server key. Raises AuthenticationError when this process has no cluster token."""
+    server key. A client uses the token recorded for ``addr`` (a cluster this process
+    started, ``auth.remember_cluster_token``), else the process's token. Raises
+    AuthenticationError when there is no token."""
     if not addr.startswith("tcp://"):
         return sock
-    keys = auth.curve_keys()
+    keys = auth.curve_keys(None if server else auth.known_cluster_token(addr))
     current = sock.getsockopt(zmq.MAXMSGSIZE)
     sock.setsockopt(zmq.MAXMSGSIZE, MAX_TCP_MESSAGE if current < 0
                     else min(current, MAX_TCP_MESSAGE))
@@ -90,8 +92,12 @@ def bind_router(addr: str, max_message: int = -1) -> zmq.Socket:
     sock = configure(context().socket(zmq.ROUTER))
     sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
     sock.setsockopt(zmq.MAXMSGSIZE, max_message)
-    secure(sock, addr, server=True)
-    sock.bind(addr)
+    try:
+        secure(sock, addr, server=True)
+        sock.bind(addr)
+    except BaseException:
+        sock.close(0)
+        raise
     if addr.startswith("tcp://") and addr.endswith(":*"):  # tell the guard the real port
         from actorium.core import guard
         guard.guard(context(), auth.curve_keys().client_public).bound(
@@ -101,7 +107,11 @@ def bind_router(addr: str, max_message: int = -1) -> zmq.Socket:
 
 def connect_dealer(addr: str) -> zmq.Socket:
     sock = configure(context().socket(zmq.DEALER))
-    secure(sock, addr, server=False)
+    try:
+        secure(sock, addr, server=False)
+    except BaseException:
+        sock.close(0)
+        raise
     sock.connect(addr)
     return sock
 

@@ -182,3 +182,23 @@ def test_driver_uses_the_token_of_a_cluster_this_process_started(head, monkeypat
     finally:
         actorium.shutdown()
         auth.forget_cluster_token(head.address)
+
+
+def test_a_process_talks_to_a_cluster_it_started_without_a_process_token(head, monkeypatch,
+                                                                           tmp_path):
+    """``cluster_utils.Cluster`` queries its own gcs before any ``init``: client sockets
+    to a remembered address use that cluster's token."""
+    from actorium.core import protocol, transport
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv(auth.TOKEN_FILE_ENV, raising=False)
+    monkeypatch.delenv(auth.TOKEN_ENV, raising=False)
+    auth.set_process_token(None)
+    gcs = f"tcp://{head.address}"
+    with pytest.raises(AuthenticationError, match="no cluster token found"):
+        transport.rpc(gcs, protocol.Ping(transport.next_req_id()), timeout=5)
+    auth.remember_cluster_token(head.address, auth.Token(head.token, "test"))
+    try:
+        assert transport.rpc(gcs, protocol.Ping(transport.next_req_id()), timeout=10) == "gcs"
+    finally:
+        auth.forget_cluster_token(head.address)
+        transport.close_thread_sockets()
