@@ -48,6 +48,18 @@ def _use_token(args) -> None:
         raise CliError(str(exc)) from None
 
 
+def _use_token_for(args, gcs: str) -> None:
+    """``_use_token`` for talking to ``gcs``; when there is no token and nothing listens
+    there either, the error says the latter, which is the first thing to fix."""
+    try:
+        _use_token(args)
+    except CliError:
+        if not transport.tcp_reachable(gcs, PING_TIMEOUT):
+            raise CliError(f"no actorium cluster answered at {_plain(gcs)} within "
+                           f"{PING_TIMEOUT:g}s") from None
+        raise
+
+
 def _ping(gcs: str, timeout: float = PING_TIMEOUT) -> bool:
     """Whether the gcs at ``gcs`` answers. Raises CliError when it refuses our token or
     speaks another protocol version (something is there, but we may not use it)."""
@@ -95,13 +107,7 @@ def _resolve_gcs(args) -> tuple[str, dict | None]:
     address = args.address
     if address:
         gcs = _tcp(address)
-        try:
-            _use_token(args)
-        except CliError:
-            if not transport.tcp_reachable(gcs, PING_TIMEOUT):
-                raise CliError(f"no actorium cluster answered at {_plain(gcs)} within "
-                               f"{PING_TIMEOUT:g}s") from None
-            raise
+        _use_token_for(args, gcs)
         if not _ping(gcs):
             raise CliError(f"no actorium cluster answered at {_plain(gcs)} within "
                            f"{PING_TIMEOUT:g}s")

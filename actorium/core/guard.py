@@ -10,7 +10,7 @@
 
 libzmq drops such peers before a single message reaches the application, so nothing
 unauthenticated is ever decoded; the guard only reports. Lines go to stderr (the
-process's log file), at most ``LOG_BURST`` per ``LOG_WINDOW`` seconds.
+process's log file, written to fd 2), at most ``LOG_BURST`` per ``LOG_WINDOW`` seconds.
 
 Monitor events name the connection (its fd) only on accept and disconnect; handshake
 outcomes are matched to connections in accept order, which is exact for sequential
@@ -27,7 +27,6 @@ import os
 import queue
 import socket
 import struct
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -74,11 +73,13 @@ class _RefusalLog:
 
     @staticmethod
     def _write(text: str) -> None:
+        """Straight to fd 2, the process's log file: a worker's ``sys.stderr`` forwards
+        lines to the driver instead."""
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        line = f"{stamp} actorium auth (pid {os.getpid()}): {text}\n".encode(errors="replace")
         try:
-            print(f"{stamp} actorium auth (pid {os.getpid()}): {text}", file=sys.stderr,
-                  flush=True)
-        except Exception:
+            os.write(2, line)
+        except OSError:
             pass
 
 

@@ -227,7 +227,7 @@ def test_undecodable_messages_from_an_authenticated_peer_are_dropped_and_logged(
         for junk in (b"\xc1\xc1", msgpack.packb(["no_such_op", 1]), msgpack.packb(["ping"]),
                      msgpack.packb({"op": "ping"}), msgpack.packb(7), b""):
             sock.send(junk)
-        assert transport.rpc(gcs, protocol.Ping(transport.next_req_id()), timeout=10) == "gcs"
+        assert transport.rpc(gcs, protocol.Ping(transport.next_req_id()), timeout=10).startswith("gcs")
     finally:
         actorium.shutdown()
     head.wait_log("gcs: dropped bad message")
@@ -258,7 +258,7 @@ def test_oversized_message_from_an_authenticated_peer_is_refused(small_limit_hea
         assert kv_put(512 << 10) is True
         with pytest.raises(TimeoutError):
             kv_put(2 << 20)  # libzmq drops the connection on the frame's size
-        assert transport.rpc(gcs, protocol.Ping(transport.next_req_id()), timeout=10) == "gcs"
+        assert transport.rpc(gcs, protocol.Ping(transport.next_req_id()), timeout=10).startswith("gcs")
     finally:
         actorium.shutdown()
     assert head.serves_a_task()

@@ -198,7 +198,7 @@ def test_a_process_talks_to_a_cluster_it_started_without_a_process_token(head, m
         transport.rpc(gcs, protocol.Ping(transport.next_req_id()), timeout=5)
     auth.remember_cluster_token(head.address, auth.Token(head.token, "test"))
     try:
-        assert transport.rpc(gcs, protocol.Ping(transport.next_req_id()), timeout=10) == "gcs"
+        assert transport.rpc(gcs, protocol.Ping(transport.next_req_id()), timeout=10).startswith("gcs")
     finally:
         auth.forget_cluster_token(head.address)
         transport.close_thread_sockets()
