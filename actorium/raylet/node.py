@@ -139,6 +139,8 @@ def _load_token(args) -> None:
         auth.adopt_token_fd(args.token_fd)
     elif args.head or args.gcs_address.startswith("tcp://"):
         auth.process_token()  # fail now, with the lookup's message, not in a child later
+    if args.token_fd >= 0 or args.head or args.gcs_address.startswith("tcp://"):
+        auth.curve_keys()  # derived once here, inherited by every forked worker
     os.environ.pop(auth.TOKEN_ENV, None)
 
 
