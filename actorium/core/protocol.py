@@ -113,6 +113,7 @@ class ActorInit:
     job: str
     restarts: int
     namespace: str
+    durable: dict  # {} or {"key": str, "checkpoint": {...} | None, "session": str}
 
 
 @_message
@@ -447,3 +448,87 @@ class RunSandbox:
     code: str
     policy: dict  # plain SandboxPolicy fields (actorium.isolation.service.policy_to_dict)
     inputs: bytes
+
+
+# ---------------------------------------------------------------------------
+# Durable store (actorium.durable), held by the gcs in its own fsync'd LMDB environment.
+# Records are keyed by ``scope`` (a durable actor's key, ``session:<key>``, or ``task``),
+# ``request`` (the task id of the call, stable across re-delivery) and ``seq`` (the step's
+# position in that call), so any process of the cluster can read them. Values are
+# serialized blobs (core/serialization.py) in bytes fields.
+# ---------------------------------------------------------------------------
+@_message
+class JournalBegin:
+    """Start step ``seq``: answered with the action to take ("run", "replay",
+    "ambiguous", "mismatch"), and for "replay" the committed outcome."""
+    op: ClassVar[str] = "journal_begin"
+    req_id: int
+    scope: bytes
+    request: bytes
+    seq: int
+    name: str
+    idempotent: bool
+
+
+@_message
+class JournalCommit:
+    """Commit step ``seq``'s outcome; ``ok`` False means ``value`` is an error blob.
+    ``event_key`` names a session log that gets a "step" event in the same transaction."""
+    op: ClassVar[str] = "journal_commit"
+    req_id: int
+    scope: bytes
+    request: bytes
+    seq: int
+    ok: bool
+    value: bytes
+    event_key: str
+
+
+@_message
+class CheckpointPut:
+    """Store an actor's state after ``request`` completed, with that call's reply
+    (``reply``: [[kind, blob], ...], or None when it cannot be cached), atomically."""
+    op: ClassVar[str] = "checkpoint_put"
+    req_id: int
+    scope: bytes
+    state: bytes
+    request: bytes
+    reply: Any
+
+
+@_message
+class CheckpointGet:
+    """The latest checkpoint of ``scope``: {"state", "recent"} or None."""
+    op: ClassVar[str] = "checkpoint_get"
+    req_id: int
+    scope: bytes
+
+
+@_message
+class ReplyGet:
+    """The cached reply of a call that completed (and was checkpointed) before a crash."""
+    op: ClassVar[str] = "reply_get"
+    req_id: int
+    scope: bytes
+    request: bytes
+
+
+@_message
+class EventAppend:
+    """Append ``value`` to the event log ``key``; answered with its index. A non-empty
+    ``dedup`` makes the append idempotent (a re-run request appends nothing new)."""
+    op: ClassVar[str] = "event_append"
+    req_id: int
+    key: str
+    value: bytes
+    dedup: bytes
+
+
+@_message
+class EventRange:
+    """Events ``start`` <= index < ``end`` (end -1: to the last) of log ``key``."""
+    op: ClassVar[str] = "event_range"
+    req_id: int
+    key: str
+    start: int
+    end: int

@@ -11,6 +11,7 @@ import zmq
 
 from actorium.core import protocol, transport
 from actorium.gcs import actor_table as at
+from actorium.gcs.durable_store import DurableStore
 from actorium.gcs.storage import Storage
 
 NODE_TIMEOUT = 5.0
@@ -34,6 +35,7 @@ class Gcs:
         self.session_dir = session_dir
         self.addrs = [a for a in (ipc_addr, tcp_addr) if a]
         self.storage = Storage(os.path.join(session_dir, "gcs"))
+        self.durable = DurableStore(os.path.join(session_dir, "gcs", "durable"))
         self.nodes: dict[str, Node] = {}
         self.actors: dict[bytes, at.ActorRecord] = {}
         self.named: dict[tuple, bytes] = {}
@@ -60,7 +62,7 @@ class Gcs:
 
     def _handlers(self) -> dict:
         p = protocol
-        return {
+        table = {
             p.RegisterNode: self.on_register_node, p.NodeHeartbeat: self.on_heartbeat,
             p.KvPut: self.on_kv_put, p.KvGet: self.on_kv_get,
             p.RegisterActor: self.on_register_actor, p.CreateActor: self.on_create_actor,
@@ -69,6 +71,8 @@ class Gcs:
             p.GetNamedActor: self.on_get_named, p.ListState: self.on_list,
             p.JobFinished: self.on_job_finished, p.Ping: self.on_ping,
         }
+        table.update(self.durable.handlers(self._reply))
+        return table
 
     def _drain(self, handlers) -> None:
         for identity, data in transport.pending(self.router, True):
@@ -263,4 +267,5 @@ def main(session_dir: str, ipc_addr: str, tcp_addr: str | None) -> None:
     try:
         gcs.run()
     finally:
+        gcs.durable.close()
         gcs.storage.close()

@@ -1,0 +1,15 @@
+"""Durable agent sessions: journaled steps, checkpointed actors, session event logs.
+
+    from actorium import durable
+    plan = durable.step("think", call_model, prompt)          # journaled, replayed after a crash
+    ticket = durable.step("book", book_flight, plan, idempotent=False)   # runs at most once
+    durable.emit("user-42", {"said": "hello"}); durable.events("user-42", start=0)
+
+What is guaranteed under which failure is written down in docs/durability.md.
+"""
+from actorium.durable.events import emit, events
+from actorium.durable.journal import idempotency_key, step
+from actorium.exceptions import AmbiguousStep, CheckpointError, JournalError
+
+__all__ = ["AmbiguousStep", "CheckpointError", "JournalError", "emit", "events",
+           "idempotency_key", "step"]

@@ -1,0 +1,238 @@
+"""The gcs's durable store for actorium.durable: step journals, actor checkpoints with
+the replies of the calls they cover, and append-only session event logs.
+
+It is a separate LMDB environment (``<session>/gcs/durable``) opened with
+``sync=True``: every write transaction is fsync'd before the gcs answers, so a record a
+caller was told about survives a crash of any process, the gcs included. Being separate
+from the control tables, a journal that fills its map cannot stop actor bookkeeping;
+its size is ``ACTORIUM_DURABLE_STORE_BYTES`` (default 1 GiB, sparse on disk).
+
+Keys are plain bytes built here, so any process that can reach the gcs can read any
+record: (scope, request, seq) for steps, scope for checkpoints, (log key, index) for
+events. The gcs never unpickles a value; it only stores the blobs it is given.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import time
+
+import lmdb
+import msgpack
+
+from actorium.core import protocol
+from actorium.durable import journal_state as js
+
+DEFAULT_MAP_SIZE = 1 << 30
+RECENT_REPLIES = 32  # replies kept per checkpointed actor for re-delivered calls
+_u16 = struct.Struct(">H")
+_u32 = struct.Struct(">I")
+_u64 = struct.Struct(">Q")
+
+
+class DurableStoreError(RuntimeError):
+    """The store refused a write (full or unwritable); the message says which."""
+
+
+def _scoped(scope: bytes, request: bytes = b"") -> bytes:
+    return _u16.pack(len(scope)) + scope + request
+
+
+def _pack(value) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def _unpack(data):
+    return msgpack.unpackb(data, raw=False)
+
+
+class DurableStore:
+    TABLES = (b"journal", b"checkpoints", b"replies", b"events", b"event_dedup")
+
+    def __init__(self, path: str, map_size: int | None = None):
+        os.makedirs(path, exist_ok=True)
+        self.map_size = map_size or int(os.environ.get("ACTORIUM_DURABLE_STORE_BYTES",
+                                                       DEFAULT_MAP_SIZE))
+        self.env = lmdb.open(path, map_size=self.map_size, max_dbs=len(self.TABLES) + 1,
+                             subdir=True, sync=True, metasync=True)
+        self.db = {n.decode(): self.env.open_db(n) for n in self.TABLES}
+        self.next_event: dict[str, int] = {}
+
+    def close(self) -> None:
+        self.env.close()
+
+    def _write(self, fn):
+        """Run ``fn(txn)`` in one write transaction; a failure aborts all of it."""
+        try:
+            with self.env.begin(write=True) as txn:
+                return fn(txn)
+        except lmdb.MapFullError:
+            raise DurableStoreError(
+                f"the durable store is full ({self.map_size} bytes; raise "
+                f"ACTORIUM_DURABLE_STORE_BYTES); nothing was written") from None
+        except lmdb.Error as exc:
+            raise DurableStoreError(f"the durable store refused the write: {exc}; "
+                                    f"nothing was written") from None
+
+    # -- journal ----------------------------------------------------------------
+    def journal_begin(self, scope, request, seq, name, idempotent) -> dict:
+        key = _scoped(scope, request) + _u32.pack(seq)
+
+        def txn_fn(txn):
+            raw = txn.get(key, db=self.db["journal"])
+            record = _unpack(raw) if raw is not None else None
+            action, new = js.begin(record, name, idempotent)
+            if new is not None:
+                txn.put(key, _pack(new), db=self.db["journal"])
+            out = {"action": action.value, "attempts": (new or record or {}).get("attempts", 0)}
+            if action is js.Action.REPLAY:
+                out.update(ok=record["ok"], value=record["value"])
+            elif action is js.Action.MISMATCH:
+                out["name"] = record["name"]
+            return out
+        return self._write(txn_fn)
+
+    def journal_commit(self, scope, request, seq, ok, value, event_key) -> bool:
+        key = _scoped(scope, request) + _u32.pack(seq)
+
+        def txn_fn(txn):
+            raw = txn.get(key, db=self.db["journal"])
+            record = _unpack(raw) if raw is not None else None
+            new = js.commit(record, ok, value)
+            if new is None:
+                return False
+            txn.put(key, _pack(new), db=self.db["journal"])
+            if event_key:
+                self._append(txn, event_key, _event_blob(
+                    {"kind": "step", "name": new["name"], "seq": seq,
+                     "request": request.hex(), "ok": bool(ok)}), b"s" + key)
+            return True
+        return self._write(txn_fn)
+
+    def journal_records(self, scope: bytes, request: bytes) -> list[dict]:
+        """Every step record of one request, in step order (for tests and tools)."""
+        prefix = _scoped(scope, request)
+        out = []
+        with self.env.begin(db=self.db["journal"]) as txn:
+            cur = txn.cursor()
+            if cur.set_range(prefix):
+                for k, v in cur:
+                    if not bytes(k).startswith(prefix):
+                        break
+                    out.append(_unpack(v))
+        return out
+
+    # -- checkpoints and cached replies ------------------------------------------------
+    def checkpoint_put(self, scope, state, request, reply) -> bool:
+        def txn_fn(txn):
+            raw = txn.get(scope, db=self.db["checkpoints"])
+            recent = _unpack(raw)["recent"] if raw is not None else []
+            if reply is not None and request:
+                txn.put(_scoped(scope, request), _pack(reply), db=self.db["replies"])
+                recent.append(request)
+                for old in recent[:-RECENT_REPLIES]:
+                    txn.delete(_scoped(scope, old), db=self.db["replies"])
+                recent = recent[-RECENT_REPLIES:]
+            txn.put(scope, _pack({"state": state, "recent": recent, "t": time.time()}),
+                    db=self.db["checkpoints"])
+            return True
+        return self._write(txn_fn)
+
+    def checkpoint_get(self, scope):
+        with self.env.begin(db=self.db["checkpoints"]) as txn:
+            raw = txn.get(scope)
+            return _unpack(raw) if raw is not None else None
+
+    def reply_get(self, scope, request):
+        with self.env.begin(db=self.db["replies"]) as txn:
+            raw = txn.get(_scoped(scope, request))
+            return _unpack(raw) if raw is not None else None
+
+    # -- event logs ---------------------------------------------------------------------
+    def _event_key(self, key: str, index: int) -> bytes:
+        return _scoped(key.encode()) + _u64.pack(index)
+
+    def _next_index(self, txn, key: str) -> int:
+        n = self.next_event.get(key)
+        if n is None:
+            n = 0
+            prefix = _scoped(key.encode())
+            cur = txn.cursor(db=self.db["events"])
+            moved = cur.prev() if cur.set_range(prefix + b"\xff" * 8) else cur.last()
+            if moved:
+                k = bytes(cur.key())
+                if k.startswith(prefix) and len(k) == len(prefix) + 8:
+                    n = _u64.unpack(k[-8:])[0] + 1
+        return n
+
+    def _append(self, txn, key: str, value: bytes, dedup: bytes) -> int:
+        dkey = _scoped(key.encode(), dedup) if dedup else b""
+        if dkey:
+            seen = txn.get(dkey, db=self.db["event_dedup"])
+            if seen is not None:
+                return _u64.unpack(seen)[0]
+        index = self._next_index(txn, key)
+        txn.put(self._event_key(key, index), value, db=self.db["events"])
+        if dkey:
+            txn.put(dkey, _u64.pack(index), db=self.db["event_dedup"])
+        self._pending_next = (key, index + 1)
+        return index
+
+    def event_append(self, key: str, value: bytes, dedup: bytes) -> int:
+        self._pending_next = None
+        index = self._write(lambda txn: self._append(txn, key, value, dedup))
+        self._publish_next()
+        return index
+
+    def _publish_next(self) -> None:
+        """Advance the in-memory counter only after its transaction committed."""
+        if self._pending_next is not None:
+            key, n = self._pending_next
+            self.next_event[key] = n
+            self._pending_next = None
+
+    def event_range(self, key: str, start: int, end: int) -> list:
+        out = []
+        stop = self._event_key(key, end) if end >= 0 else None
+        prefix = _scoped(key.encode())
+        with self.env.begin(db=self.db["events"]) as txn:
+            cur = txn.cursor()
+            if cur.set_range(self._event_key(key, max(0, start))):
+                for k, v in cur:
+                    k = bytes(k)
+                    if not k.startswith(prefix) or len(k) != len(prefix) + 8 or \
+                            (stop is not None and k >= stop):
+                        break
+                    out.append(bytes(v))
+        return out
+
+    # -- gcs message handlers ---------------------------------------------------------
+    def handlers(self, reply) -> dict:
+        """Message class -> handler(identity, msg) for the gcs's dispatch table."""
+        p = protocol
+
+        def commit(identity, m):
+            self._pending_next = None
+            done = self.journal_commit(m.scope, m.request, m.seq, m.ok, m.value, m.event_key)
+            self._publish_next()
+            reply(identity, m.req_id, done)
+        return {
+            p.JournalBegin: lambda i, m: reply(i, m.req_id, self.journal_begin(
+                m.scope, m.request, m.seq, m.name, m.idempotent)),
+            p.JournalCommit: commit,
+            p.CheckpointPut: lambda i, m: reply(i, m.req_id, self.checkpoint_put(
+                m.scope, m.state, m.request, m.reply)),
+            p.CheckpointGet: lambda i, m: reply(i, m.req_id, self.checkpoint_get(m.scope)),
+            p.ReplyGet: lambda i, m: reply(i, m.req_id, self.reply_get(m.scope, m.request)),
+            p.EventAppend: lambda i, m: reply(i, m.req_id, self.event_append(
+                m.key, m.value, m.dedup)),
+            p.EventRange: lambda i, m: reply(i, m.req_id, self.event_range(
+                m.key, m.start, m.end)),
+        }
+
+
+def _event_blob(event: dict) -> bytes:
+    """A runtime event as a serialized value blob (``P`` + pickle of plain data), the
+    same format user events arrive in, so readers decode every event alike."""
+    return b"P" + pickle.dumps(event, protocol=5)

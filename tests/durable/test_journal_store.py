@@ -1,0 +1,68 @@
+"""The journal's durable store: a full store is a clear error and leaves no half-written
+record; records live in the gcs's fsync'd LMDB environment, readable after a reopen."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import actorium
+from actorium import durable
+from actorium.exceptions import JournalError
+from actorium.gcs.durable_store import DurableStore
+
+
+@pytest.fixture
+def tiny_store_cluster(monkeypatch):
+    monkeypatch.setenv("ACTORIUM_DURABLE_STORE_BYTES", str(256 * 1024))
+    actorium.init(num_cpus=1)
+    try:
+        yield
+    finally:
+        actorium.shutdown()
+
+
+def test_full_journal_store_is_a_clear_error_and_the_store_stays_usable(tiny_store_cluster):
+    @actorium.remote
+    def big_then_small():
+        try:
+            durable.step("big", lambda: b"x" * (1 << 20))
+        except JournalError as exc:
+            error = str(exc)
+        small = durable.step("small", lambda: "fits")
+        return error, small
+
+    error, small = actorium.get(big_then_small.remote(), timeout=60)
+    assert "full" in error and "ACTORIUM_DURABLE_STORE_BYTES" in error
+    assert "nothing was written" in error
+    assert small == "fits"
+
+
+def test_records_survive_closing_and_reopening_the_store(tmp_path):
+    store = DurableStore(str(tmp_path / "d"), map_size=1 << 24)
+    assert store.journal_begin(b"s", b"r", 0, "a", False)["action"] == "run"
+    store.journal_commit(b"s", b"r", 0, True, b"P.", "log")
+    store.checkpoint_put(b"s", b"state", b"r", [[0, b"P.", 2]])
+    store.event_append("log", b"e1", b"")
+    store.close()
+    again = DurableStore(str(tmp_path / "d"), map_size=1 << 24)
+    try:
+        assert again.journal_begin(b"s", b"r", 0, "a", False)["action"] == "replay"
+        assert again.checkpoint_get(b"s")["state"] == b"state"
+        assert again.reply_get(b"s", b"r") == [[0, b"P.", 2]]
+        assert again.event_append("log", b"e2", b"") == 2  # after the step event and e1
+        assert len(again.event_range("log", 0, -1)) == 3
+    finally:
+        again.close()
+
+
+def test_a_failed_commit_leaves_the_intent_untouched(tmp_path):
+    store = DurableStore(str(tmp_path / "d"), map_size=256 * 1024)
+    try:
+        store.journal_begin(b"s", b"r", 0, "a", False)
+        with pytest.raises(Exception, match="full"):
+            store.journal_commit(b"s", b"r", 0, True, os.urandom(1 << 20), "")
+        (record,) = store.journal_records(b"s", b"r")
+        assert record["state"] == "intent" and record["value"] == b""
+    finally:
+        store.close()
