@@ -21,6 +21,10 @@ from actorium.durable import checkpoint as ckpt
 from actorium.durable import context, events, journal
 from actorium.exceptions import CheckpointError
 
+# Test hook: called after a checkpoint committed and before the reply is sent, so a test
+# can kill the process in exactly that window (tests/durable/test_checkpoints.py).
+after_checkpoint = None
+
 
 class DurableActor:
     def __init__(self, executor, config: dict):
@@ -93,6 +97,8 @@ class DurableActor:
             err = exc if isinstance(exc, CheckpointError) else CheckpointError(str(exc))
             return self.ex.error_results(err, name, msg.num_returns, user_error=False), []
         self.schedule.taken()
+        if after_checkpoint is not None:
+            after_checkpoint()
         return results, contained
 
     def _pack_reply(self, results: list) -> list:
