@@ -7,9 +7,10 @@
 
 What is guaranteed under which failure is written down in docs/durability.md.
 """
-from actorium.durable.events import emit, events
+from actorium.durable.eventlog import emit, events
 from actorium.durable.journal import idempotency_key, step
+from actorium.durable.sessions import SessionHandle, session
 from actorium.exceptions import AmbiguousStep, CheckpointError, JournalError
 
-__all__ = ["AmbiguousStep", "CheckpointError", "JournalError", "emit", "events",
-           "idempotency_key", "step"]
+__all__ = ["AmbiguousStep", "CheckpointError", "JournalError", "SessionHandle", "emit",
+           "events", "idempotency_key", "session", "step"]

@@ -18,7 +18,7 @@ from actorium.core import protocol, transport
 from actorium.core.ids import object_id_for
 from actorium.core.serialization import VALUE_ERROR, VALUE_STORED
 from actorium.durable import checkpoint as ckpt
-from actorium.durable import context, events, journal
+from actorium.durable import context, eventlog, journal
 from actorium.exceptions import CheckpointError
 
 # Test hook: called after a checkpoint committed and before the reply is sent, so a test
@@ -34,6 +34,10 @@ class DurableActor:
         pol = config.get("checkpoint")
         self.schedule = ckpt.Schedule(pol) if pol else None
         self.recent: set[bytes] = set()
+
+    def _logged(self, msg) -> bool:
+        """Session calls are logged, except the runtime's own (park's barrier call)."""
+        return bool(self.session) and not msg.method.startswith("__actorium")
 
     # -- start-up -----------------------------------------------------------------
     def restore(self) -> None:
@@ -61,15 +65,16 @@ class DurableActor:
                 if cached is not None:
                     ex.reply(msg.owner, msg.task_id, self._unpack_reply(msg, cached), [])
                     return
-            if self.session:
-                events.append_runtime_event(self.session, {
+            logged = self._logged(msg)
+            if logged:
+                eventlog.append_runtime_event(self.session, {
                     "kind": "request", "method": msg.method, "request": msg.task_id.hex()},
                     b"q" + msg.task_id)
             results, contained = ex.compute(msg, name, lambda: ex._method(msg.method))
             if self.schedule is not None and self.schedule.completed():
                 results, contained = self._checkpoint(msg, name, results, contained)
-            if self.session:
-                events.append_runtime_event(self.session, {
+            if logged:
+                eventlog.append_runtime_event(self.session, {
                     "kind": "result", "method": msg.method, "request": msg.task_id.hex(),
                     "ok": results[0][0] != VALUE_ERROR if results else True},
                     b"r" + msg.task_id)
