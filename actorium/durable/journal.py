@@ -14,6 +14,8 @@ from actorium.durable import context
 from actorium.durable.journal_state import Action
 from actorium.exceptions import AmbiguousStep, JournalError
 
+_CHUNK = "__chunk__"
+
 
 def step(name: str, fn, *args, idempotent: bool = False, **kwargs):
     """Run ``fn(*args, **kwargs)`` as journaled step ``name`` of the current request.
@@ -90,8 +92,10 @@ def _encode(name: str, value):
 
 
 def _commit(call, name, seq, ok, blob) -> None:
+    # Stream chunks are journaled like steps but are not events of the session's log.
+    event_key = "" if name.startswith(_CHUNK) else call.event_key
     context.rpc(protocol.JournalCommit(
-        transport.next_req_id(), call.scope, call.request, seq, ok, blob, call.event_key),
+        transport.next_req_id(), call.scope, call.request, seq, ok, blob, event_key),
         f"the outcome of step {name!r}, which has run (a re-run of this request will "
         f"find it ambiguous unless it is idempotent)")
 
@@ -116,7 +120,7 @@ def idempotency_key() -> str:
 def chunk(index: int, item):
     """Journal item ``index`` of a durable streaming call, so a re-run stream re-sends
     exactly the items already produced (the caller drops the repeats by index)."""
-    return step(f"__chunk__{index}", _identity, item, idempotent=True)
+    return step(f"{_CHUNK}{index}", _identity, item, idempotent=True)
 
 
 def _identity(item):

@@ -39,4 +39,5 @@ def test_stream_resumes_after_a_crash_without_duplicated_chunks(shared_cluster, 
     chunks = [actorium.get(ref, timeout=60) for ref in gen]
     assert chunks == [f"tok{i}" for i in range(6)]
     assert open(log).read().split() == [str(i) for i in range(6)]
-
+    steps = [e["name"] for e in durable.events("stream-1") if e["kind"] == "step"]
+    assert steps == [f"token-{i}" for i in range(6)]  # chunks are journaled, not logged
