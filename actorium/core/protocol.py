@@ -486,14 +486,15 @@ class JournalCommit:
 
 @_message
 class CheckpointPut:
-    """Store an actor's state after ``request`` completed, with that call's reply
-    (``reply``: [[kind, blob], ...], or None when it cannot be cached), atomically."""
+    """In one transaction: an actor's state (None: unchanged), the replies of the calls
+    whose effects it holds (``replies``: [[request, [[kind, blob, size], ...] or None]]),
+    and session events (``events``: [[log key, dedup, blob]])."""
     op: ClassVar[str] = "checkpoint_put"
     req_id: int
     scope: bytes
-    state: bytes
-    request: bytes
-    reply: Any
+    state: Any
+    replies: list
+    events: list
 
 
 @_message

@@ -57,16 +57,18 @@ class DurableStore:
         self.env = lmdb.open(path, map_size=self.map_size, max_dbs=len(self.TABLES) + 1,
                              subdir=True, sync=True, metasync=True)
         self.db = {n.decode(): self.env.open_db(n) for n in self.TABLES}
-        self.next_event: dict[str, int] = {}
+        self.next_event: dict[str, int] = {}  # per log: the next index, once known
 
     def close(self) -> None:
         self.env.close()
 
     def _write(self, fn):
-        """Run ``fn(txn)`` in one write transaction; a failure aborts all of it."""
+        """Run ``fn(txn, counters)`` in one write transaction; a failure aborts all of it.
+        ``counters`` collects the event logs' next indexes, published only on commit."""
+        counters: dict[str, int] = {}
         try:
             with self.env.begin(write=True) as txn:
-                return fn(txn)
+                out = fn(txn, counters)
         except lmdb.MapFullError:
             raise DurableStoreError(
                 f"the durable store is full ({self.map_size} bytes; raise "
@@ -74,12 +76,14 @@ class DurableStore:
         except lmdb.Error as exc:
             raise DurableStoreError(f"the durable store refused the write: {exc}; "
                                     f"nothing was written") from None
+        self.next_event.update(counters)
+        return out
 
     # -- journal ----------------------------------------------------------------
     def journal_begin(self, scope, request, seq, name, idempotent) -> dict:
         key = _scoped(scope, request) + _u32.pack(seq)
 
-        def txn_fn(txn):
+        def txn_fn(txn, _counters):
             raw = txn.get(key, db=self.db["journal"])
             record = _unpack(raw) if raw is not None else None
             action, new = js.begin(record, name, idempotent)
@@ -96,7 +100,7 @@ class DurableStore:
     def journal_commit(self, scope, request, seq, ok, value, event_key) -> bool:
         key = _scoped(scope, request) + _u32.pack(seq)
 
-        def txn_fn(txn):
+        def txn_fn(txn, counters):
             raw = txn.get(key, db=self.db["journal"])
             record = _unpack(raw) if raw is not None else None
             new = js.commit(record, ok, value)
@@ -104,7 +108,7 @@ class DurableStore:
                 return False
             txn.put(key, _pack(new), db=self.db["journal"])
             if event_key:
-                self._append(txn, event_key, _event_blob(
+                self._append(txn, counters, event_key, _event_blob(
                     {"kind": "step", "name": new["name"], "seq": seq,
                      "request": request.hex(), "ok": bool(ok)}), b"s" + key)
             return True
@@ -124,25 +128,35 @@ class DurableStore:
         return out
 
     # -- checkpoints and cached replies ------------------------------------------------
-    def checkpoint_put(self, scope, state, request, reply) -> bool:
-        def txn_fn(txn):
-            raw = txn.get(scope, db=self.db["checkpoints"])
-            recent = _unpack(raw)["recent"] if raw is not None else []
-            if reply is not None and request:
+    def checkpoint_put(self, scope, state, replies, events) -> bool:
+        """One transaction: the state (None: unchanged), the replies of the calls it
+        covers ([request, reply]; reply None when it cannot be cached), their events."""
+        def txn_fn(txn, counters):
+            raw = txn.get(b"r" + scope, db=self.db["checkpoints"])
+            recent = _unpack(raw) if raw is not None else []
+            for request, reply in replies:
+                if reply is None:
+                    continue
                 txn.put(_scoped(scope, request), _pack(reply), db=self.db["replies"])
                 recent.append(request)
-                for old in recent[:-RECENT_REPLIES]:
-                    txn.delete(_scoped(scope, old), db=self.db["replies"])
-                recent = recent[-RECENT_REPLIES:]
-            txn.put(scope, _pack({"state": state, "recent": recent, "t": time.time()}),
-                    db=self.db["checkpoints"])
+            for old in recent[:-RECENT_REPLIES]:
+                txn.delete(_scoped(scope, old), db=self.db["replies"])
+            recent = recent[-RECENT_REPLIES:]
+            txn.put(b"r" + scope, _pack(recent), db=self.db["checkpoints"])
+            if state is not None:
+                txn.put(b"s" + scope, state, db=self.db["checkpoints"])
+            for key, dedup, blob in events:
+                self._append(txn, counters, key, blob, dedup)
             return True
         return self._write(txn_fn)
 
     def checkpoint_get(self, scope):
         with self.env.begin(db=self.db["checkpoints"]) as txn:
-            raw = txn.get(scope)
-            return _unpack(raw) if raw is not None else None
+            state = txn.get(b"s" + scope)
+            if state is None:
+                return None
+            raw = txn.get(b"r" + scope)
+            return {"state": bytes(state), "recent": _unpack(raw) if raw is not None else []}
 
     def reply_get(self, scope, request):
         with self.env.begin(db=self.db["replies"]) as txn:
@@ -153,8 +167,8 @@ class DurableStore:
     def _event_key(self, key: str, index: int) -> bytes:
         return _scoped(key.encode()) + _u64.pack(index)
 
-    def _next_index(self, txn, key: str) -> int:
-        n = self.next_event.get(key)
+    def _next_index(self, txn, counters: dict, key: str) -> int:
+        n = counters.get(key, self.next_event.get(key))
         if n is None:
             n = 0
             prefix = _scoped(key.encode())
@@ -166,31 +180,21 @@ class DurableStore:
                     n = _u64.unpack(k[-8:])[0] + 1
         return n
 
-    def _append(self, txn, key: str, value: bytes, dedup: bytes) -> int:
+    def _append(self, txn, counters: dict, key: str, value: bytes, dedup: bytes) -> int:
         dkey = _scoped(key.encode(), dedup) if dedup else b""
         if dkey:
             seen = txn.get(dkey, db=self.db["event_dedup"])
             if seen is not None:
                 return _u64.unpack(seen)[0]
-        index = self._next_index(txn, key)
+        index = self._next_index(txn, counters, key)
         txn.put(self._event_key(key, index), value, db=self.db["events"])
         if dkey:
             txn.put(dkey, _u64.pack(index), db=self.db["event_dedup"])
-        self._pending_next = (key, index + 1)
+        counters[key] = index + 1
         return index
 
     def event_append(self, key: str, value: bytes, dedup: bytes) -> int:
-        self._pending_next = None
-        index = self._write(lambda txn: self._append(txn, key, value, dedup))
-        self._publish_next()
-        return index
-
-    def _publish_next(self) -> None:
-        """Advance the in-memory counter only after its transaction committed."""
-        if self._pending_next is not None:
-            key, n = self._pending_next
-            self.next_event[key] = n
-            self._pending_next = None
+        return self._write(lambda txn, counters: self._append(txn, counters, key, value, dedup))
 
     def event_range(self, key: str, start: int, end: int) -> list:
         out = []
@@ -211,18 +215,13 @@ class DurableStore:
     def handlers(self, reply) -> dict:
         """Message class -> handler(identity, msg) for the gcs's dispatch table."""
         p = protocol
-
-        def commit(identity, m):
-            self._pending_next = None
-            done = self.journal_commit(m.scope, m.request, m.seq, m.ok, m.value, m.event_key)
-            self._publish_next()
-            reply(identity, m.req_id, done)
         return {
             p.JournalBegin: lambda i, m: reply(i, m.req_id, self.journal_begin(
                 m.scope, m.request, m.seq, m.name, m.idempotent)),
-            p.JournalCommit: commit,
+            p.JournalCommit: lambda i, m: reply(i, m.req_id, self.journal_commit(
+                m.scope, m.request, m.seq, m.ok, m.value, m.event_key)),
             p.CheckpointPut: lambda i, m: reply(i, m.req_id, self.checkpoint_put(
-                m.scope, m.state, m.request, m.reply)),
+                m.scope, m.state, m.replies, m.events)),
             p.CheckpointGet: lambda i, m: reply(i, m.req_id, self.checkpoint_get(m.scope)),
             p.ReplyGet: lambda i, m: reply(i, m.req_id, self.reply_get(m.scope, m.request)),
             p.EventAppend: lambda i, m: reply(i, m.req_id, self.event_append(

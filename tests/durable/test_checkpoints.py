@@ -116,13 +116,13 @@ def test_call_completed_before_the_crash_is_answered_from_its_cached_reply(
 
         def arm_and_run(self):
             self.runs += 1
-            from actorium.durable import actor_runtime
+            from actorium.durable import writer
 
             def crash():
                 if not os.path.exists(marker):
                     open(marker, "w").close()
                     os.kill(os.getpid(), signal.SIGKILL)
-            actor_runtime.after_checkpoint = crash
+            writer.after_checkpoint = crash
             return self.runs
 
         def runs_so_far(self):

@@ -42,7 +42,7 @@ def test_records_survive_closing_and_reopening_the_store(tmp_path):
     store = DurableStore(str(tmp_path / "d"), map_size=1 << 24)
     assert store.journal_begin(b"s", b"r", 0, "a", False)["action"] == "run"
     store.journal_commit(b"s", b"r", 0, True, b"P.", "log")
-    store.checkpoint_put(b"s", b"state", b"r", [[0, b"P.", 2]])
+    store.checkpoint_put(b"s", b"state", [[b"r", [[0, b"P.", 2]]]], [])
     store.event_append("log", b"e1", b"")
     store.close()
     again = DurableStore(str(tmp_path / "d"), map_size=1 << 24)
