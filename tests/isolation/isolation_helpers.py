@@ -1,4 +1,10 @@
 """Shared helpers for the sandbox suite."""
+import os
+
+import psutil
+
+from actorium.isolation.cgroups import CGROUP_ROOT, _own_cgroup
+from actorium.isolation.jail import SANDBOX_UID_BASE
 from actorium.isolation.policy import SandboxPolicy
 from actorium.isolation.runner import run_snippet
 
@@ -25,3 +31,35 @@ def ok(code, inputs=None, **policy):
     r = run(code, inputs, **policy)
     assert r.exit_code == 0 and r.violation is None, (r.exit_code, r.violation, r.stderr)
     return r
+
+
+def sandbox_processes():
+    """Processes running under a sandbox uid (anywhere on this pid namespace)."""
+    out = []
+    for p in psutil.process_iter(["pid", "uids", "name"]):
+        uids = p.info["uids"]
+        if uids is not None and uids.real >= SANDBOX_UID_BASE:
+            out.append(p.info)
+    return out
+
+
+def sandbox_cgroups():
+    """Sandbox cgroups still present under our own cgroups."""
+    left = []
+    for ctrl in ("memory", "pids", "cpu"):
+        rel = _own_cgroup(ctrl)
+        if rel is None:
+            continue
+        d = os.path.join(CGROUP_ROOT, ctrl + rel.rstrip("/"), "actorium")
+        if os.path.isdir(d):
+            left += [os.path.join(d, x) for x in os.listdir(d)
+                     if os.path.isdir(os.path.join(d, x))]
+    return left
+
+
+def wait_sandboxes_gone(timeout: float = 10.0) -> None:
+    """Teardown of a jail is asynchronous (e.g. after ``actorium.kill``): wait for it."""
+    import time
+    deadline = time.monotonic() + timeout
+    while (sandbox_processes() or sandbox_cgroups()) and time.monotonic() < deadline:
+        time.sleep(0.02)
