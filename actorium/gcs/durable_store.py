@@ -7,6 +7,11 @@ caller was told about survives a crash of any process, the gcs included. Being s
 from the control tables, a journal that fills its map cannot stop actor bookkeeping;
 its size is ``ACTORIUM_DURABLE_STORE_BYTES`` (default 1 GiB, sparse on disk).
 
+``ACTORIUM_DURABLE_STORE_DIR`` puts it elsewhere, e.g. on a disk that outlives the
+cluster: a session re-created in a later cluster then finds its checkpoint, journal and
+log. If the store cannot be opened, the gcs still runs and answers every durable request
+with that reason (``UnavailableStore``), so the rest of the cluster keeps working.
+
 Keys are plain bytes built here, so any process that can reach the gcs can read any
 record: (scope, request, seq) for steps, scope for checkpoints, (log key, index) for
 events. The gcs never unpickles a value; it only stores the blobs it is given.
@@ -229,6 +234,33 @@ class DurableStore:
             p.EventRange: lambda i, m: reply(i, m.req_id, self.event_range(
                 m.key, m.start, m.end)),
         }
+
+
+class UnavailableStore:
+    """Stands in for a store that could not be opened: every request fails with why."""
+
+    def __init__(self, path: str, reason: str):
+        self.reason = f"the durable store at {path} is unavailable: {reason}"
+
+    def handlers(self, reply) -> dict:
+        def refuse(_identity, _msg):
+            raise DurableStoreError(self.reason)
+        p = protocol
+        return {cls: refuse for cls in (p.JournalBegin, p.JournalCommit, p.CheckpointPut,
+                                        p.CheckpointGet, p.ReplyGet, p.EventAppend,
+                                        p.EventRange)}
+
+    def close(self) -> None:
+        pass
+
+
+def open_store(default_path: str):
+    """The gcs's store: at ``ACTORIUM_DURABLE_STORE_DIR`` or ``default_path``."""
+    path = os.environ.get("ACTORIUM_DURABLE_STORE_DIR") or default_path
+    try:
+        return DurableStore(path)
+    except Exception as exc:
+        return UnavailableStore(path, f"{type(exc).__name__}: {exc}")
 
 
 def _event_blob(event: dict) -> bytes:

@@ -11,7 +11,7 @@ import zmq
 
 from actorium.core import protocol, transport
 from actorium.gcs import actor_table as at
-from actorium.gcs.durable_store import DurableStore
+from actorium.gcs import durable_store
 from actorium.gcs.storage import Storage
 
 NODE_TIMEOUT = 5.0
@@ -35,7 +35,7 @@ class Gcs:
         self.session_dir = session_dir
         self.addrs = [a for a in (ipc_addr, tcp_addr) if a]
         self.storage = Storage(os.path.join(session_dir, "gcs"))
-        self.durable = DurableStore(os.path.join(session_dir, "gcs", "durable"))
+        self.durable = durable_store.open_store(os.path.join(session_dir, "gcs", "durable"))
         self.nodes: dict[str, Node] = {}
         self.actors: dict[bytes, at.ActorRecord] = {}
         self.named: dict[tuple, bytes] = {}
