@@ -82,10 +82,12 @@ class ReplyWriter:
                 self.busy = True
             try:
                 self._commit(batch)
-                for p in batch:
-                    self.ex.reply(p.owner, p.task_id, p.results, p.contained)
+            except BaseException as exc:  # never strand replies: callers would wait forever
+                self._fail(batch, exc)
             finally:
                 self.busy = False
+            for p in batch:
+                self.ex.reply(p.owner, p.task_id, p.results, p.contained)
 
     def _commit(self, batch: list[Pending]) -> None:
         last = max((i for i, p in enumerate(batch) if p.state is not None), default=-1)
@@ -99,12 +101,14 @@ class ReplyWriter:
                 batch[last].state if last >= 0 else None,
                 [[p.task_id, p.cached] for p in covered], events), "a checkpoint")
         except Exception as exc:
-            err = CheckpointError(f"the call ran, but its checkpoint could not be "
-                                  f"written: {exc}")
-            for p in batch:
-                p.results = self.ex.error_results(err, p.name, p.num_returns,
-                                                  user_error=False)
-                p.contained = []
+            self._fail(batch, exc)
             return
         if after_checkpoint is not None and last >= 0:
             after_checkpoint()
+
+    def _fail(self, batch: list[Pending], exc: BaseException) -> None:
+        err = CheckpointError(f"the call ran, but its checkpoint could not be written: "
+                              f"{type(exc).__name__}: {exc}")
+        for p in batch:
+            p.results = self.ex.error_results(err, p.name, p.num_returns, user_error=False)
+            p.contained = []

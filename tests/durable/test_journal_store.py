@@ -66,3 +66,21 @@ def test_a_failed_commit_leaves_the_intent_untouched(tmp_path):
         assert record["state"] == "intent" and record["value"] == b""
     finally:
         store.close()
+
+
+def test_checkpoint_that_does_not_fit_fails_the_call_with_checkpoint_error(tiny_store_cluster):
+    from actorium.exceptions import CheckpointError
+
+    @actorium.remote(max_restarts=-1, checkpoint="auto")
+    class Hoarder:
+        def __init__(self):
+            self.blob = b""
+
+        def grow(self, n):
+            self.blob = os.urandom(n)
+            return len(self.blob)
+
+    h = Hoarder.remote()
+    with pytest.raises(CheckpointError, match="full"):
+        actorium.get(h.grow.remote(1 << 20), timeout=60)
+    assert actorium.get(h.grow.remote(10), timeout=60) == 10  # fits again
