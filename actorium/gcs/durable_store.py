@@ -10,7 +10,7 @@ its size is ``ACTORIUM_DURABLE_STORE_BYTES`` (default 1 GiB, sparse on disk).
 ``ACTORIUM_DURABLE_STORE_DIR`` puts it elsewhere, e.g. on a disk that outlives the
 cluster: a session re-created in a later cluster then finds its checkpoint, journal and
 log. If the store cannot be opened, the gcs still runs and answers every durable request
-with that reason (``UnavailableStore``), so the rest of the cluster keeps working.
+with that reason, so the rest of the cluster keeps working.
 
 Keys are plain bytes built here, so any process that can reach the gcs can read any
 record: (scope, request, seq) for steps, scope for checkpoints, (log key, index) for
@@ -86,38 +86,40 @@ class DurableStore:
 
     # -- journal ----------------------------------------------------------------
     def journal_begin(self, scope, request, seq, name, idempotent) -> dict:
-        key = _scoped(scope, request) + _u32.pack(seq)
+        return self._write(lambda txn, c: self.t_journal_begin(
+            txn, c, scope, request, seq, name, idempotent))
 
-        def txn_fn(txn, _counters):
-            raw = txn.get(key, db=self.db["journal"])
-            record = _unpack(raw) if raw is not None else None
-            action, new = js.begin(record, name, idempotent)
-            if new is not None:
-                txn.put(key, _pack(new), db=self.db["journal"])
-            out = {"action": action.value, "attempts": (new or record or {}).get("attempts", 0)}
-            if action is js.Action.REPLAY:
-                out.update(ok=record["ok"], value=record["value"])
-            elif action is js.Action.MISMATCH:
-                out["name"] = record["name"]
-            return out
-        return self._write(txn_fn)
+    def t_journal_begin(self, txn, _counters, scope, request, seq, name, idempotent) -> dict:
+        key = _scoped(scope, request) + _u32.pack(seq)
+        raw = txn.get(key, db=self.db["journal"])
+        record = _unpack(raw) if raw is not None else None
+        action, new = js.begin(record, name, idempotent)
+        if new is not None:
+            txn.put(key, _pack(new), db=self.db["journal"])
+        out = {"action": action.value, "attempts": (new or record or {}).get("attempts", 0)}
+        if action is js.Action.REPLAY:
+            out.update(ok=record["ok"], value=record["value"])
+        elif action is js.Action.MISMATCH:
+            out["name"] = record["name"]
+        return out
 
     def journal_commit(self, scope, request, seq, ok, value, event_key) -> bool:
-        key = _scoped(scope, request) + _u32.pack(seq)
+        return self._write(lambda txn, c: self.t_journal_commit(
+            txn, c, scope, request, seq, ok, value, event_key))
 
-        def txn_fn(txn, counters):
-            raw = txn.get(key, db=self.db["journal"])
-            record = _unpack(raw) if raw is not None else None
-            new = js.commit(record, ok, value)
-            if new is None:
-                return False
-            txn.put(key, _pack(new), db=self.db["journal"])
-            if event_key:
-                self._append(txn, counters, event_key, _event_blob(
-                    {"kind": "step", "name": new["name"], "seq": seq,
-                     "request": request.hex(), "ok": bool(ok)}), b"s" + key)
-            return True
-        return self._write(txn_fn)
+    def t_journal_commit(self, txn, counters, scope, request, seq, ok, value, event_key):
+        key = _scoped(scope, request) + _u32.pack(seq)
+        raw = txn.get(key, db=self.db["journal"])
+        record = _unpack(raw) if raw is not None else None
+        new = js.commit(record, ok, value)
+        if new is None:
+            return False
+        txn.put(key, _pack(new), db=self.db["journal"])
+        if event_key:
+            self._append(txn, counters, event_key, _event_blob(
+                {"kind": "step", "name": new["name"], "seq": seq,
+                 "request": request.hex(), "ok": bool(ok)}), b"s" + key)
+        return True
 
     def journal_records(self, scope: bytes, request: bytes) -> list[dict]:
         """Every step record of one request, in step order (for tests and tools)."""
@@ -134,39 +136,49 @@ class DurableStore:
 
     # -- checkpoints and cached replies ------------------------------------------------
     def checkpoint_put(self, scope, state, replies, events) -> bool:
+        return self._write(lambda txn, c: self.t_checkpoint_put(
+            txn, c, scope, state, replies, events))
+
+    def t_checkpoint_put(self, txn, counters, scope, state, replies, events) -> bool:
         """One transaction: the state (None: unchanged), the replies of the calls it
         covers ([request, reply]; reply None when it cannot be cached), their events."""
-        def txn_fn(txn, counters):
-            raw = txn.get(b"r" + scope, db=self.db["checkpoints"])
-            recent = _unpack(raw) if raw is not None else []
-            for request, reply in replies:
-                if reply is None:
-                    continue
-                txn.put(_scoped(scope, request), _pack(reply), db=self.db["replies"])
-                recent.append(request)
-            for old in recent[:-RECENT_REPLIES]:
-                txn.delete(_scoped(scope, old), db=self.db["replies"])
-            recent = recent[-RECENT_REPLIES:]
-            txn.put(b"r" + scope, _pack(recent), db=self.db["checkpoints"])
-            if state is not None:
-                txn.put(b"s" + scope, state, db=self.db["checkpoints"])
-            for key, dedup, blob in events:
-                self._append(txn, counters, key, blob, dedup)
-            return True
-        return self._write(txn_fn)
+        raw = txn.get(b"r" + scope, db=self.db["checkpoints"])
+        recent = _unpack(raw) if raw is not None else []
+        for request, reply in replies:
+            if reply is None:
+                continue
+            txn.put(_scoped(scope, request), _pack(reply), db=self.db["replies"])
+            recent.append(request)
+        for old in recent[:-RECENT_REPLIES]:
+            txn.delete(_scoped(scope, old), db=self.db["replies"])
+        recent = recent[-RECENT_REPLIES:]
+        txn.put(b"r" + scope, _pack(recent), db=self.db["checkpoints"])
+        if state is not None:
+            txn.put(b"s" + scope, state, db=self.db["checkpoints"])
+        for key, dedup, blob in events:
+            self._append(txn, counters, key, blob, dedup)
+        return True
+
+    def _read(self, fn):
+        with self.env.begin() as txn:
+            return fn(txn, None)
 
     def checkpoint_get(self, scope):
-        with self.env.begin(db=self.db["checkpoints"]) as txn:
-            state = txn.get(b"s" + scope)
-            if state is None:
-                return None
-            raw = txn.get(b"r" + scope)
-            return {"state": bytes(state), "recent": _unpack(raw) if raw is not None else []}
+        return self._read(lambda txn, c: self.t_checkpoint_get(txn, c, scope))
+
+    def t_checkpoint_get(self, txn, _counters, scope):
+        state = txn.get(b"s" + scope, db=self.db["checkpoints"])
+        if state is None:
+            return None
+        raw = txn.get(b"r" + scope, db=self.db["checkpoints"])
+        return {"state": bytes(state), "recent": _unpack(raw) if raw is not None else []}
 
     def reply_get(self, scope, request):
-        with self.env.begin(db=self.db["replies"]) as txn:
-            raw = txn.get(_scoped(scope, request))
-            return _unpack(raw) if raw is not None else None
+        return self._read(lambda txn, c: self.t_reply_get(txn, c, scope, request))
+
+    def t_reply_get(self, txn, _counters, scope, request):
+        raw = txn.get(_scoped(scope, request), db=self.db["replies"])
+        return _unpack(raw) if raw is not None else None
 
     # -- event logs ---------------------------------------------------------------------
     def _event_key(self, key: str, index: int) -> bytes:
@@ -202,65 +214,50 @@ class DurableStore:
         return self._write(lambda txn, counters: self._append(txn, counters, key, value, dedup))
 
     def event_range(self, key: str, start: int, end: int) -> list:
+        return self._read(lambda txn, c: self.t_event_range(txn, c, key, start, end))
+
+    def t_event_range(self, txn, _counters, key: str, start: int, end: int) -> list:
         out = []
         stop = self._event_key(key, end) if end >= 0 else None
         prefix = _scoped(key.encode())
-        with self.env.begin(db=self.db["events"]) as txn:
-            cur = txn.cursor()
-            if cur.set_range(self._event_key(key, max(0, start))):
-                for k, v in cur:
-                    k = bytes(k)
-                    if not k.startswith(prefix) or len(k) != len(prefix) + 8 or \
-                            (stop is not None and k >= stop):
-                        break
-                    out.append(bytes(v))
+        cur = txn.cursor(db=self.db["events"])
+        if cur.set_range(self._event_key(key, max(0, start))):
+            for k, v in cur:
+                k = bytes(k)
+                if not k.startswith(prefix) or len(k) != len(prefix) + 8 or \
+                        (stop is not None and k >= stop):
+                    break
+                out.append(bytes(v))
         return out
 
-    # -- gcs message handlers ---------------------------------------------------------
-    def handlers(self, reply) -> dict:
-        """Message class -> handler(identity, msg) for the gcs's dispatch table."""
+    # -- requests as operations on a transaction ----------------------------------------
+    def operations(self) -> dict:
+        """Message class -> (writes, fn(txn, counters, msg)): what each durable request
+        does inside a transaction, so the service can run many in one."""
         p = protocol
         return {
-            p.JournalBegin: lambda i, m: reply(i, m.req_id, self.journal_begin(
-                m.scope, m.request, m.seq, m.name, m.idempotent)),
-            p.JournalCommit: lambda i, m: reply(i, m.req_id, self.journal_commit(
-                m.scope, m.request, m.seq, m.ok, m.value, m.event_key)),
-            p.CheckpointPut: lambda i, m: reply(i, m.req_id, self.checkpoint_put(
-                m.scope, m.state, m.replies, m.events)),
-            p.CheckpointGet: lambda i, m: reply(i, m.req_id, self.checkpoint_get(m.scope)),
-            p.ReplyGet: lambda i, m: reply(i, m.req_id, self.reply_get(m.scope, m.request)),
-            p.EventAppend: lambda i, m: reply(i, m.req_id, self.event_append(
-                m.key, m.value, m.dedup)),
-            p.EventRange: lambda i, m: reply(i, m.req_id, self.event_range(
-                m.key, m.start, m.end)),
+            p.JournalBegin: (True, lambda t, c, m: self.t_journal_begin(
+                t, c, m.scope, m.request, m.seq, m.name, m.idempotent)),
+            p.JournalCommit: (True, lambda t, c, m: self.t_journal_commit(
+                t, c, m.scope, m.request, m.seq, m.ok, m.value, m.event_key)),
+            p.CheckpointPut: (True, lambda t, c, m: self.t_checkpoint_put(
+                t, c, m.scope, m.state, m.replies, m.events)),
+            p.EventAppend: (True, lambda t, c, m: self._append(t, c, m.key, m.value, m.dedup)),
+            p.CheckpointGet: (False, lambda t, c, m: self.t_checkpoint_get(t, c, m.scope)),
+            p.ReplyGet: (False, lambda t, c, m: self.t_reply_get(t, c, m.scope, m.request)),
+            p.EventRange: (False, lambda t, c, m: self.t_event_range(
+                t, c, m.key, m.start, m.end)),
         }
 
 
-class UnavailableStore:
-    """Stands in for a store that could not be opened: every request fails with why."""
-
-    def __init__(self, path: str, reason: str):
-        self.reason = f"the durable store at {path} is unavailable: {reason}"
-
-    def handlers(self, reply) -> dict:
-        def refuse(_identity, _msg):
-            raise DurableStoreError(self.reason)
-        p = protocol
-        return {cls: refuse for cls in (p.JournalBegin, p.JournalCommit, p.CheckpointPut,
-                                        p.CheckpointGet, p.ReplyGet, p.EventAppend,
-                                        p.EventRange)}
-
-    def close(self) -> None:
-        pass
-
-
-def open_store(default_path: str):
-    """The gcs's store: at ``ACTORIUM_DURABLE_STORE_DIR`` or ``default_path``."""
+def open_store(default_path: str) -> tuple[DurableStore | None, str]:
+    """The gcs's store at ``ACTORIUM_DURABLE_STORE_DIR`` or ``default_path``; or None and
+    why it could not be opened."""
     path = os.environ.get("ACTORIUM_DURABLE_STORE_DIR") or default_path
     try:
-        return DurableStore(path)
+        return DurableStore(path), ""
     except Exception as exc:
-        return UnavailableStore(path, f"{type(exc).__name__}: {exc}")
+        return None, f"the durable store at {path} is unavailable: {type(exc).__name__}: {exc}"
 
 
 def _event_blob(event: dict) -> bytes:

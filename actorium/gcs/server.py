@@ -12,6 +12,7 @@ import zmq
 from actorium.core import protocol, transport
 from actorium.gcs import actor_table as at
 from actorium.gcs import durable_store
+from actorium.gcs.durable_service import DurableService
 from actorium.gcs.storage import Storage
 
 NODE_TIMEOUT = 5.0
@@ -35,7 +36,8 @@ class Gcs:
         self.session_dir = session_dir
         self.addrs = [a for a in (ipc_addr, tcp_addr) if a]
         self.storage = Storage(os.path.join(session_dir, "gcs"))
-        self.durable = durable_store.open_store(os.path.join(session_dir, "gcs", "durable"))
+        self.durable = DurableService(*durable_store.open_store(
+            os.path.join(session_dir, "gcs", "durable")))
         self.nodes: dict[str, Node] = {}
         self.actors: dict[bytes, at.ActorRecord] = {}
         self.named: dict[tuple, bytes] = {}
@@ -59,6 +61,7 @@ class Gcs:
         while not self.stopping:
             for _ in poller.poll(1000):
                 self._drain(handlers)
+                self.durable.flush(self.router)  # the drain's durable requests, one commit
 
     def _handlers(self) -> dict:
         p = protocol
@@ -71,7 +74,7 @@ class Gcs:
             p.GetNamedActor: self.on_get_named, p.ListState: self.on_list,
             p.JobFinished: self.on_job_finished, p.Ping: self.on_ping,
         }
-        table.update(self.durable.handlers(self._reply))
+        table.update(self.durable.handlers())
         return table
 
     def _drain(self, handlers) -> None:

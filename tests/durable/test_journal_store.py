@@ -84,3 +84,21 @@ def test_checkpoint_that_does_not_fit_fails_the_call_with_checkpoint_error(tiny_
     with pytest.raises(CheckpointError, match="full"):
         actorium.get(h.grow.remote(1 << 20), timeout=60)
     assert actorium.get(h.grow.remote(10), timeout=60) == 10  # fits again
+
+
+def test_a_batch_commits_together_and_a_bad_request_fails_alone(tmp_path):
+    from actorium.core import protocol as p
+    from actorium.gcs.durable_service import DurableService
+    service = DurableService(DurableStore(str(tmp_path / "d"), map_size=1 << 24), "")
+    try:
+        batch = [(b"a", p.JournalBegin(1, b"s", b"r", 0, "x", False)),
+                 (b"b", p.JournalCommit(2, b"s", b"other", 0, True, b"P.", "")),  # no intent
+                 (b"c", p.EventAppend(3, "log", b"e", b"")),
+                 (b"d", p.EventRange(4, "log", 0, -1))]
+        results = service._execute(batch)
+        assert results[0] == (True, {"action": "run", "attempts": 1})
+        assert results[1][0] is False and "InvalidStepTransition" in results[1][1]
+        assert results[2] == (True, 0)
+        assert results[3] == (True, [b"e"])
+    finally:
+        service.close()
