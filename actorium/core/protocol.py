@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import msgpack
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: ActorInit.durable and the durable store messages
 
 _BY_OP: dict[str, type] = {}
 _FIELDS: dict[type, tuple[str, ...]] = {}
