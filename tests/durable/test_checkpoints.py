@@ -151,3 +151,24 @@ def test_checkpoint_on_an_async_actor_is_rejected(shared_cluster):
 
     with pytest.raises(ValueError, match="synchronous actor"):
         Async.remote()
+
+
+def test_a_restore_hook_that_raises_makes_the_actor_dead_with_the_reason(shared_cluster):
+    from actorium.exceptions import ActorDiedError
+
+    @actorium.remote(max_restarts=-1, checkpoint="auto")
+    class Fussy:
+        def __init__(self):
+            self.n = 0
+
+        def bump(self):
+            self.n += 1
+            return os.getpid()
+
+        def __actorium_restore__(self, state):
+            raise ValueError("this state is from an older version")
+
+    f = Fussy.remote()
+    os.kill(actorium.get(f.bump.remote(), timeout=30), signal.SIGKILL)
+    with pytest.raises(ActorDiedError, match="could not restore the checkpoint of Fussy"):
+        actorium.get(f.bump.remote(), timeout=60)
