@@ -507,6 +507,7 @@ class JournalBegin:
     seq: int
     name: str
     idempotent: bool
+    events: list  # session events to append first, in the same transaction: [[key, dedup, blob]]
 
 
 @_message

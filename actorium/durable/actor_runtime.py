@@ -5,7 +5,9 @@ completed from their cached reply, and logs a session's requests and results.
 Order for one call (the actor runs one call at a time):
 1. a call that completed and was checkpointed before a crash (its id is in ``recent``)
    gets its cached reply, without running again;
-2. a session logs a "request" event (deduplicated by the call's id);
+2. a session's "request" event is queued on the call; it is written (deduplicated by
+   the call's id) with the call's first durable write: a step's intent, an emit, or
+   at the latest the reply's commit, so a call without steps costs one fsync;
 3. the method runs; its steps are journaled under (scope, call id, step position);
 4. if a checkpoint is due, the state is snapshotted in memory; the snapshot, the reply
    and the "result" event go to the ReplyWriter (writer.py), which makes them durable
@@ -18,7 +20,7 @@ from __future__ import annotations
 from actorium.core import protocol, serialization, transport
 from actorium.core.serialization import VALUE_ERROR, VALUE_STORED
 from actorium.durable import checkpoint as ckpt
-from actorium.durable import context, eventlog, journal
+from actorium.durable import context, journal
 from actorium.durable.writer import Pending, ReplyWriter
 from actorium.exceptions import CheckpointError
 
@@ -53,19 +55,20 @@ class DurableActor:
     def call(self, msg) -> None:
         ex = self.ex
         ex.running = msg.task_id
-        ex.step_call = context.Call(self.scope, msg.task_id, self.session)
+        call = ex.step_call = context.Call(self.scope, msg.task_id, self.session)
         name = f"{ex.actor_name}.{msg.method}"
         try:
-            item = self._run(msg, name)
+            item = self._run(msg, name, call)
         except BaseException as exc:  # the durable store failed around the call
             item = Pending(msg, name, ex.error_results(exc, name, msg.num_returns,
                                                        user_error=False), [])
+            item.events = call.take_events()
         finally:
             ex.running = b""
             ex.step_call = None
         self.writer.submit(item)
 
-    def _run(self, msg, name: str) -> Pending:
+    def _run(self, msg, name: str, call: context.Call) -> Pending:
         ex = self.ex
         if msg.task_id in self.recent:
             cached = context.rpc(protocol.ReplyGet(
@@ -73,10 +76,10 @@ class DurableActor:
             if cached is not None:
                 return Pending(msg, name, self._unpack_reply(msg, cached), [])
         logged = self._logged(msg)
-        if logged:
-            eventlog.append_runtime_event(self.session, {
-                "kind": "request", "method": msg.method, "request": msg.task_id.hex()},
-                b"q" + msg.task_id)
+        if logged:  # written with the call's first durable write, at the latest with its reply
+            event = {"kind": "request", "method": msg.method, "request": msg.task_id.hex()}
+            call.pending_events.append([self.session, b"q" + msg.task_id,
+                                        serialization.serialize(event).to_bytes()])
         results, contained = ex.compute(msg, name, lambda: ex._method(msg.method))
         item = Pending(msg, name, results, contained)
         if self.schedule is not None and self.schedule.completed():
@@ -87,6 +90,7 @@ class DurableActor:
             # snapshot (at the latest when no call waits) covers this call too.
             if self.writer.idle() or not ex.router.poll(0):
                 self._snapshot(item, msg)
+        item.events = call.take_events()
         if logged:
             event = {"kind": "result", "method": msg.method, "request": msg.task_id.hex(),
                      "ok": item.results[0][0] != VALUE_ERROR if item.results else True}

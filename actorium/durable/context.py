@@ -20,7 +20,8 @@ RPC_TIMEOUT = 30.0
 
 
 class Call:
-    __slots__ = ("scope", "request", "seq", "emits", "event_key", "step_key", "in_step")
+    __slots__ = ("scope", "request", "seq", "emits", "event_key", "step_key", "in_step",
+                 "pending_events")
 
     def __init__(self, scope: bytes, request: bytes, event_key: str = ""):
         self.scope = scope
@@ -30,6 +31,13 @@ class Call:
         self.event_key = event_key  # the session's log: steps are logged there too
         self.step_key = ""          # idempotency key of the step whose fn is running
         self.in_step = False
+        # Session events not yet written: they ride along with the request's next durable
+        # write (a step's intent, an emit, or the checkpoint), which saves an fsync.
+        self.pending_events: list = []
+
+    def take_events(self) -> list:
+        events, self.pending_events = self.pending_events, []
+        return events
 
     def idempotency_key(self, seq: int) -> str:
         """Stable across re-deliveries: the request id is, and so is the position."""

@@ -33,15 +33,18 @@ def emit(key: str, event) -> int:
     if call is not None:
         dedup = b"e" + call.scope + b"|" + call.request + call.emits.to_bytes(4, "big")
         call.emits += 1
+        earlier = call.take_events()  # queued session events go first: the log's order
+        while earlier:
+            log_key, earlier_dedup, blob = earlier[0]
+            try:
+                context.rpc(protocol.EventAppend(transport.next_req_id(), log_key, blob,
+                                                 earlier_dedup), f"an event of log {log_key!r}")
+            except BaseException:
+                call.pending_events[:0] = earlier  # not written: keep them queued
+                raise
+            earlier.pop(0)
     return context.rpc(protocol.EventAppend(transport.next_req_id(), key, ser.to_bytes(),
                                             dedup), f"an event of log {key!r}")
-
-
-def append_runtime_event(key: str, event: dict, dedup: bytes) -> int:
-    """An event the runtime writes for a session (request, result), deduplicated by id."""
-    return context.rpc(protocol.EventAppend(
-        transport.next_req_id(), key, serialization.serialize(event).to_bytes(), dedup),
-        f"an event of log {key!r}")
 
 
 def events(key: str, start: int = 0, end: int | None = None) -> list:

@@ -36,9 +36,14 @@ def step(name: str, fn, *args, idempotent: bool = False, **kwargs):
     seq = call.seq
     call.seq += 1
     key = call.idempotency_key(seq)
-    begun = context.rpc(protocol.JournalBegin(
-        transport.next_req_id(), call.scope, call.request, seq, name, bool(idempotent)),
-        f"the intent of step {name!r}; the step did not run")
+    events = call.take_events()
+    try:
+        begun = context.rpc(protocol.JournalBegin(
+            transport.next_req_id(), call.scope, call.request, seq, name, bool(idempotent),
+            events), f"the intent of step {name!r}; the step did not run")
+    except BaseException:
+        call.pending_events[:0] = events  # not written: they ride with the next write
+        raise
     action = begun["action"]
     if action == Action.REPLAY.value:
         return _outcome(begun["ok"], begun["value"])

@@ -89,7 +89,10 @@ class DurableStore:
         return self._write(lambda txn, c: self.t_journal_begin(
             txn, c, scope, request, seq, name, idempotent))
 
-    def t_journal_begin(self, txn, _counters, scope, request, seq, name, idempotent) -> dict:
+    def t_journal_begin(self, txn, counters, scope, request, seq, name, idempotent,
+                        events=()) -> dict:
+        for log_key, dedup, blob in events:
+            self._append(txn, counters, log_key, blob, dedup)
         key = _scoped(scope, request) + _u32.pack(seq)
         raw = txn.get(key, db=self.db["journal"])
         record = _unpack(raw) if raw is not None else None
@@ -237,7 +240,7 @@ class DurableStore:
         p = protocol
         return {
             p.JournalBegin: (True, lambda t, c, m: self.t_journal_begin(
-                t, c, m.scope, m.request, m.seq, m.name, m.idempotent)),
+                t, c, m.scope, m.request, m.seq, m.name, m.idempotent, m.events)),
             p.JournalCommit: (True, lambda t, c, m: self.t_journal_commit(
                 t, c, m.scope, m.request, m.seq, m.ok, m.value, m.event_key)),
             p.CheckpointPut: (True, lambda t, c, m: self.t_checkpoint_put(

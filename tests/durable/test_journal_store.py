@@ -91,7 +91,7 @@ def test_a_batch_commits_together_and_a_bad_request_fails_alone(tmp_path):
     from actorium.gcs.durable_service import DurableService
     service = DurableService(DurableStore(str(tmp_path / "d"), map_size=1 << 24), "")
     try:
-        batch = [(b"a", p.JournalBegin(1, b"s", b"r", 0, "x", False)),
+        batch = [(b"a", p.JournalBegin(1, b"s", b"r", 0, "x", False, [])),
                  (b"b", p.JournalCommit(2, b"s", b"other", 0, True, b"P.", "")),  # no intent
                  (b"c", p.EventAppend(3, "log", b"e", b"")),
                  (b"d", p.EventRange(4, "log", 0, -1))]
