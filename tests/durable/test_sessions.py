@@ -108,3 +108,14 @@ def _alive(pid: int) -> bool:
     except psutil.Error:
         return False
 
+
+
+def test_a_session_handle_passed_to_a_task_reaches_the_same_actor(shared_cluster):
+    s = actorium.session("s-passed", Chat, "eve")
+
+    @actorium.remote
+    def speak(session):
+        return actorium.get(session.say.remote("from a task"), timeout=30)
+
+    assert actorium.get(speak.remote(s), timeout=60) == "eve said from a task"
+    assert actorium.get(s.history.remote(), timeout=30) == ["from a task"]
