@@ -66,7 +66,10 @@ class DurableActor:
         finally:
             ex.running = b""
             ex.step_call = None
-        self.writer.submit(item)
+        if self.writer.idle() and not ex.router.poll(0):
+            self.writer.send_now(item)
+        else:
+            self.writer.submit(item)
 
     def _run(self, msg, name: str, call: context.Call) -> Pending:
         ex = self.ex
