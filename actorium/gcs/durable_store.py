@@ -31,6 +31,10 @@ from actorium.durable import journal_state as js
 
 DEFAULT_MAP_SIZE = 1 << 30
 RECENT_REPLIES = 32  # replies kept per checkpointed actor for re-delivered calls
+# A checkpointed request's journal (and a session's dedup records for it) are deleted
+# once this many later requests of the same actor were checkpointed: by then it can no
+# longer be re-delivered (callers re-send cut-off calls as soon as the actor is back).
+JOURNAL_WINDOW = 256
 _u16 = struct.Struct(">H")
 _u32 = struct.Struct(">I")
 _u64 = struct.Struct(">Q")
@@ -156,11 +160,34 @@ class DurableStore:
             txn.delete(_scoped(scope, old), db=self.db["replies"])
         recent = recent[-RECENT_REPLIES:]
         txn.put(b"r" + scope, _pack(recent), db=self.db["checkpoints"])
+        self._retire(txn, scope, [request for request, _ in replies])
         if state is not None:
             txn.put(b"s" + scope, state, db=self.db["checkpoints"])
         for key, dedup, blob in events:
             self._append(txn, counters, key, blob, dedup)
         return True
+
+    def _retire(self, txn, scope: bytes, requests: list) -> None:
+        """Remember ``requests`` as checkpointed; forget the journals of those that fell
+        out of the last JOURNAL_WINDOW. The event log itself is never trimmed."""
+        if not requests:
+            return
+        raw = txn.get(b"g" + scope, db=self.db["checkpoints"])
+        done = (_unpack(raw) if raw is not None else []) + list(requests)
+        for old in done[:-JOURNAL_WINDOW]:
+            self._delete_prefix(txn, "journal", _scoped(scope, old))
+            if scope.startswith(b"session:"):
+                log = _scoped(scope[len(b"session:"):])
+                for tag in (b"q" + old, b"r" + old, b"s" + _scoped(scope, old),
+                            b"e" + scope + b"|" + old):
+                    self._delete_prefix(txn, "event_dedup", log + tag)
+        txn.put(b"g" + scope, _pack(done[-JOURNAL_WINDOW:]), db=self.db["checkpoints"])
+
+    def _delete_prefix(self, txn, table: str, prefix: bytes) -> None:
+        cur = txn.cursor(db=self.db[table])
+        if cur.set_range(prefix):
+            while bytes(cur.key()).startswith(prefix) and cur.delete():
+                pass
 
     def _read(self, fn):
         with self.env.begin() as txn:

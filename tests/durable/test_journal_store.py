@@ -102,3 +102,26 @@ def test_a_batch_commits_together_and_a_bad_request_fails_alone(tmp_path):
         assert results[3] == (True, [b"e"])
     finally:
         service.close()
+
+
+def test_journals_of_requests_older_than_the_window_are_deleted_and_the_log_kept(
+        tmp_path, monkeypatch):
+    from actorium.gcs import durable_store
+    monkeypatch.setattr(durable_store, "JOURNAL_WINDOW", 3)
+    store = DurableStore(str(tmp_path / "d"), map_size=1 << 24)
+    scope, requests = b"session:k", [b"r%d" % i for i in range(6)]
+    try:
+        for r in requests:
+            store.journal_begin(scope, r, 0, "think", True)
+            store.journal_commit(scope, r, 0, True, b"P.", "k")
+            store.event_append("k", b"mine", b"e" + scope + b"|" + r + b"\0\0\0\0")
+            store.checkpoint_put(scope, b"state", [[r, None]], [])
+        assert [len(store.journal_records(scope, r)) for r in requests] == [0, 0, 0, 1, 1, 1]
+        assert len(store.event_range("k", 0, -1)) == 12  # steps and emits: all kept
+        # the dedup records of old requests are gone, recent ones still deduplicate
+        with store.env.begin(db=store.db["event_dedup"]) as txn:
+            kept = sorted(bytes(k) for k, _ in txn.cursor())
+        assert len(kept) == 6 and not any(b"|r0" in k or b"|r2" in k for k in kept)
+        assert store.event_append("k", b"again", b"e" + scope + b"|r5\0\0\0\0") == 11
+    finally:
+        store.close()
