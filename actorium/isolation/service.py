@@ -419,13 +419,12 @@ def _handler_setup(close_fds: list) -> None:
     _subreaper()
 
 
-def _resident_handler(req: dict, sock: socket.socket, close_fds: list) -> None:
-    """In a forked handler child: serve one resident jail (a sandboxed actor), exit."""
+def _in_handler(close_fds: list, work) -> None:
+    """Body of every forked handler child: set up, ``work()``, reap, exit. Never returns."""
     code = 0
     try:
         _handler_setup(close_fds)
-        from .resident import serve as serve_resident
-        serve_resident(req, sock)
+        work()
     except BaseException:
         import traceback
         traceback.print_exc()
@@ -433,67 +432,57 @@ def _resident_handler(req: dict, sock: socket.socket, close_fds: list) -> None:
     finally:
         _reap_orphans(2.0)
         os._exit(code)
+
+
+def _resident_handler(req: dict, sock: socket.socket, close_fds: list) -> None:
+    """Serve one resident jail (a sandboxed actor)."""
+    from .resident import serve as serve_resident
+    _in_handler(close_fds, lambda: serve_resident(req, sock))
 
 
 def _spare_handler(policy: dict, req_fd: int, report_fd: int, close_fds: list) -> None:
-    """In a forked handler child: a pre-started jail waiting for one request (``warm``)."""
-    code = 0
-    try:
-        _handler_setup(close_fds)
-        from .warm import serve_spare
-        serve_spare(policy, req_fd, report_fd)
-    except BaseException:
-        import traceback
-        traceback.print_exc()
-        code = 1
-    finally:
-        _reap_orphans(2.0)
-        os._exit(code)
+    """A pre-started jail waiting for one request (``warm``)."""
+    from .warm import serve_spare
+    _in_handler(close_fds, lambda: serve_spare(policy, req_fd, report_fd))
 
 
 def _handler(req: dict, wfd: int, close_fds: list) -> None:
-    """In a forked handler child: run the snippet or call jailed, write the report, exit."""
-    code = 0
+    """Run the snippet or call jailed and write the report."""
+    from .runner import write_all
+    _in_handler(close_fds, lambda: write_all(wfd, msgpack.packb(_serve(req),
+                                                                use_bin_type=True)))
+
+
+def _serve(req: dict) -> dict:
+    from . import codec
+    from .calls import run_call
+    from .runner import run_snippet
     try:
-        _handler_setup(close_fds)
-        from . import codec
-        from .calls import run_call
-        from .runner import run_snippet
-        try:
-            policy = policy_from_dict(req.get("policy") or {})
-            if req.get("op") == "call":
-                r = run_call(req["payload"], policy)
-                r["details"] = _plain(r["details"])
-                out = {"ok": True, "result": r}
-                data = memoryview(msgpack.packb(out, use_bin_type=True))
-                while data:
-                    data = data[os.write(wfd, data):]
-                return
-            blob = req.get("inputs")
-            inputs = codec.decode(blob) if blob else {}
-            if not isinstance(inputs, dict):
-                raise TypeError("inputs must be a dict")
-            r = run_snippet(req["code"], policy, inputs)
-            try:
-                value = codec.encode(r.value)
-            except codec.CodecError:  # cannot happen for a decoded value; be safe
-                value = codec.encode(None)
-            out = {"ok": True, "result": {
-                "stdout": r.stdout, "stderr": r.stderr, "exit_code": r.exit_code,
-                "value": value, "violation": r.violation, "duration": r.duration,
-                "details": _plain(r.details)}}
-        except Exception as exc:
-            out = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        data = memoryview(msgpack.packb(out, use_bin_type=True))
-        while data:
-            data = data[os.write(wfd, data):]
-    except BaseException:
-        import traceback
-        traceback.print_exc()
-        code = 1
-    finally:
-        _reap_orphans(2.0)
-        os._exit(code)
+        policy = policy_from_dict(req.get("policy") or {})
+        if req.get("op") == "call":
+            r = run_call(req["payload"], policy)
+            r["details"] = _plain(r["details"])
+            return {"ok": True, "result": r}
+        blob = req.get("inputs")
+        inputs = codec.decode(blob) if blob else {}
+        if not isinstance(inputs, dict):
+            raise TypeError("inputs must be a dict")
+        r = run_snippet(req["code"], policy, inputs)
+        return {"ok": True, "result": snippet_fields(r)}
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def snippet_fields(r) -> dict:
+    """A snippet's SandboxResult as the plain map of a ``result`` message."""
+    from . import codec
+    try:
+        value = codec.encode(r.value)
+    except codec.CodecError:  # cannot happen for a decoded value; be safe
+        value = codec.encode(None)
+    return {"stdout": r.stdout, "stderr": r.stderr, "exit_code": r.exit_code,
+            "value": value, "violation": r.violation, "duration": r.duration,
+            "details": _plain(r.details)}
 
 
 def _subreaper() -> None:

@@ -96,16 +96,14 @@ def serve_spare(policy_dict: dict, req_fd: int, report_fd: int) -> None:
         return
     duration = time.monotonic() - state["start"]
     try:
+        from .service import _plain, snippet_fields
         if req.get("op") == "call":
-            out = {"ok": True, "result": calls.call_result(col, stats, policy, duration)}
+            result = calls.call_result(col, stats, policy, duration)
+            result["details"] = _plain(result["details"])
         else:
-            r = _result(col, stats, policy, duration)
-            out = {"ok": True, "result": {
-                "stdout": r.stdout, "stderr": r.stderr, "exit_code": r.exit_code,
-                "value": codec.encode(r.value), "violation": r.violation,
-                "duration": r.duration, "details": r.details}}
-        from .service import _plain
-        out["result"]["details"] = dict(_plain(out["result"]["details"]), warm=True)
+            result = snippet_fields(_result(col, stats, policy, duration))
+        result["details"]["warm"] = True
+        out = {"ok": True, "result": result}
     except Exception as exc:
         out = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     write_all(report_fd, msgpack.packb(out, use_bin_type=True))

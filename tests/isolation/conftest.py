@@ -70,3 +70,22 @@ def secret_file(tmp_path):
 @pytest.fixture
 def boot_secret():
     return os.environ["ACTORIUM_ISOTEST_BOOT_SECRET"]
+
+
+SECRET = "sandbox-cluster-secret-" + secrets.token_hex(8)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A single-node cluster started with SECRET in the driver's environment: the node
+    and everything it forks inherit it; no sandbox may see it."""
+    import actorium
+    old = os.environ.get("ACTORIUM_TEST_SECRET")
+    os.environ["ACTORIUM_TEST_SECRET"] = SECRET
+    actorium.init(num_cpus=2)
+    yield SECRET
+    actorium.shutdown()
+    if old is None:
+        os.environ.pop("ACTORIUM_TEST_SECRET", None)
+    else:
+        os.environ["ACTORIUM_TEST_SECRET"] = old

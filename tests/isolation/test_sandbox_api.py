@@ -6,7 +6,6 @@ everything it forks) inherits it; none of it may be visible from inside a sandbo
 """
 import os
 import pickle
-import secrets
 import time
 
 import psutil
@@ -16,20 +15,7 @@ import actorium
 
 pytestmark = pytest.mark.jail
 
-SECRET = "sandbox-api-secret-" + secrets.token_hex(8)
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    old = os.environ.get("ACTORIUM_TEST_SECRET")
-    os.environ["ACTORIUM_TEST_SECRET"] = SECRET
-    actorium.init(num_cpus=2)
-    yield
-    actorium.shutdown()
-    if old is None:
-        os.environ.pop("ACTORIUM_TEST_SECRET", None)
-    else:
-        os.environ["ACTORIUM_TEST_SECRET"] = old
+from conftest import SECRET  # noqa: E402  (the cluster fixture puts it in the driver's env)
 
 
 def _node_processes():

@@ -7,7 +7,6 @@ environment (inherited by the node and its workers) must not be visible inside.
 """
 import os
 import pickle
-import secrets
 import time
 
 import numpy as np
@@ -19,20 +18,7 @@ from actorium.exceptions import ActorDiedError, SandboxViolation, TaskCancelledE
 
 pytestmark = pytest.mark.jail
 
-SECRET = "sandboxed-work-secret-" + secrets.token_hex(8)
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    old = os.environ.get("ACTORIUM_TEST_SECRET")
-    os.environ["ACTORIUM_TEST_SECRET"] = SECRET
-    actorium.init(num_cpus=2)
-    yield
-    actorium.shutdown()
-    if old is None:
-        os.environ.pop("ACTORIUM_TEST_SECRET", None)
-    else:
-        os.environ["ACTORIUM_TEST_SECRET"] = old
+from conftest import SECRET  # noqa: E402  (the cluster fixture puts it in the driver's env)
 
 
 @actorium.remote(isolation="sandbox")
