@@ -197,22 +197,31 @@ class ActorHandle:
 
 
 class ActorMethod:
-    def __init__(self, handle: ActorHandle, name: str, num_returns):
+    def __init__(self, handle: ActorHandle, name: str, num_returns, request_key: bytes = b""):
         self._handle = handle
         self._name = name
         self._num_returns = num_returns
+        self._request_key = request_key
 
     def __call__(self, *args, **kwargs):
         raise TypeError(f"Actor methods cannot be called directly. Instead of running "
                         f"'actor.{self._name}()', try 'actor.{self._name}.remote()'.")
 
-    def options(self, num_returns=None, **kwargs):
+    def options(self, num_returns=None, request_id=None, **kwargs):
+        """``request_id`` (durable actors and sessions): the caller's own identity of this
+        request. Sending it again, even from a new driver or after the whole cluster
+        restarted, continues or answers that request instead of starting a new one."""
         unknown = set(kwargs) - {"name", "concurrency_group"}
         if unknown:
             raise ValueError(f"Invalid option(s) {sorted(unknown)} for an actor method; valid: "
-                             f"num_returns, name")
+                             f"num_returns, name, request_id")
+        key = self._request_key
+        if request_id is not None:
+            if not isinstance(request_id, str) or not request_id:
+                raise TypeError(f"request_id must be a non-empty str, got {request_id!r}")
+            key = b"id:" + request_id.encode()
         return ActorMethod(self._handle, self._name,
-                           self._num_returns if num_returns is None else num_returns)
+                           self._num_returns if num_returns is None else num_returns, key)
 
     def remote(self, *args, **kwargs):
         cw = _current()
@@ -228,6 +237,7 @@ class ActorMethod:
         spec.actor_id = h._actor_id
         spec.method = self._name
         spec.retries_left = h._max_task_retries
+        spec.request_key = self._request_key
         return submit_and_return(cw, spec, cw.actors.submit)
 
 

@@ -96,6 +96,7 @@ class ActorCall:
     seq: int
     job: str
     namespace: str
+    request_key: bytes  # durable actors: the caller's own id of this request (b"": task id)
 
 
 @_message

@@ -24,6 +24,13 @@ from actorium.durable import context, journal
 from actorium.durable.writer import Pending, ReplyWriter
 from actorium.exceptions import CheckpointError
 
+RECENT_IN_MEMORY = 1024  # caller-given request ids remembered as possibly answered
+
+
+def _label(request: bytes) -> str:
+    """A request as the event log shows it: the caller's id, or the task id in hex."""
+    return request[3:].decode(errors="replace") if request.startswith(b"id:") else request.hex()
+
 
 class DurableActor:
     def __init__(self, executor, config: dict):
@@ -32,7 +39,7 @@ class DurableActor:
         self.session: str = config.get("session") or ""
         pol = config.get("checkpoint")
         self.schedule = ckpt.Schedule(pol) if pol else None
-        self.recent: set[bytes] = set()
+        self.recent: dict[bytes, None] = {}  # requests that may have a cached reply, in order
         self.writer = ReplyWriter(self.scope, executor)
 
     def _logged(self, msg) -> bool:
@@ -48,20 +55,21 @@ class DurableActor:
                              "the read of the latest checkpoint")
         if record is None:
             return
-        self.recent = set(record["recent"])
+        self.recent = dict.fromkeys(record["recent"])
         ckpt.restore(self.ex.instance, record["state"])
 
     # -- one call -------------------------------------------------------------------
     def call(self, msg) -> None:
         ex = self.ex
         ex.running = msg.task_id
-        call = ex.step_call = context.Call(self.scope, msg.task_id, self.session)
+        request = msg.request_key or msg.task_id
+        call = ex.step_call = context.Call(self.scope, request, self.session, msg.task_id)
         name = f"{ex.actor_name}.{msg.method}"
         try:
             item = self._run(msg, name, call)
         except BaseException as exc:  # the durable store failed around the call
             item = Pending(msg, name, ex.error_results(exc, name, msg.num_returns,
-                                                       user_error=False), [])
+                                                       user_error=False), [], request)
             item.events = call.take_events()
         finally:
             ex.running = b""
@@ -73,18 +81,21 @@ class DurableActor:
 
     def _run(self, msg, name: str, call: context.Call) -> Pending:
         ex = self.ex
-        if msg.task_id in self.recent:
+        request = call.request
+        if request in self.recent:
             cached = context.rpc(protocol.ReplyGet(
-                transport.next_req_id(), self.scope, msg.task_id), "a cached reply")
+                transport.next_req_id(), self.scope, request), "a cached reply")
             if cached is not None:
-                return Pending(msg, name, self._unpack_reply(msg, cached), [])
+                return Pending(msg, name, self._unpack_reply(msg, cached), [], request)
+        if msg.request_key:  # the caller may send this id again: remember it is answered
+            self._remember(request)
         logged = self._logged(msg)
         if logged:  # written with the call's first durable write, at the latest with its reply
-            event = {"kind": "request", "method": msg.method, "request": msg.task_id.hex()}
-            call.pending_events.append([self.session, b"q" + msg.task_id,
+            event = {"kind": "request", "method": msg.method, "request": _label(request)}
+            call.pending_events.append([self.session, b"q" + request,
                                         serialization.serialize(event).to_bytes()])
         results, contained = ex.compute(msg, name, lambda: ex._method(msg.method))
-        item = Pending(msg, name, results, contained)
+        item = Pending(msg, name, results, contained, request)
         if self.schedule is not None and self.schedule.completed():
             item.needs_state = True
             if not item.contained and msg.num_returns != "streaming":
@@ -95,11 +106,17 @@ class DurableActor:
                 self._snapshot(item, msg)
         item.events = call.take_events()
         if logged:
-            event = {"kind": "result", "method": msg.method, "request": msg.task_id.hex(),
+            event = {"kind": "result", "method": msg.method, "request": _label(request),
                      "ok": item.results[0][0] != VALUE_ERROR if item.results else True}
-            item.events.append([self.session, b"r" + msg.task_id,
+            item.events.append([self.session, b"r" + request,
                                 serialization.serialize(event).to_bytes()])
         return item
+
+    def _remember(self, request: bytes) -> None:
+        self.recent[request] = None
+        if len(self.recent) > RECENT_IN_MEMORY:
+            for old in list(self.recent)[:RECENT_IN_MEMORY // 2]:
+                del self.recent[old]
 
     def chunk(self, index: int, item):
         return journal.chunk(index, item)

@@ -3,7 +3,8 @@
 A ``Call`` names one execution of one request: ``scope`` (the durable actor's key —
 ``session:<key>`` for sessions, ``actor:<id>`` otherwise — or ``task`` for remote
 tasks) and ``request`` (the call's task id, which the caller keeps when it re-delivers
-the call after a crash). Steps are numbered in the order the request runs them, so a
+the call after a crash; or the id the caller gave with ``.options(request_id=...)``,
+which outlives the caller too). Steps are numbered in the order the request runs them, so a
 re-run request meets its journaled steps at the same positions.
 
 The executor of a worker sets ``executor.step_call`` for durable actors; for remote
@@ -20,12 +21,14 @@ RPC_TIMEOUT = 30.0
 
 
 class Call:
-    __slots__ = ("scope", "request", "seq", "emits", "event_key", "step_key", "in_step",
-                 "pending_events")
+    __slots__ = ("scope", "request", "task_id", "seq", "emits", "event_key", "step_key",
+                 "in_step", "pending_events")
 
-    def __init__(self, scope: bytes, request: bytes, event_key: str = ""):
+    def __init__(self, scope: bytes, request: bytes, event_key: str = "",
+                 task_id: bytes = b""):
         self.scope = scope
-        self.request = request
+        self.request = request  # the task id, or the caller's request_id for this call
+        self.task_id = task_id or request
         self.seq = 0
         self.emits = 0
         self.event_key = event_key  # the session's log: steps are logged there too
@@ -57,7 +60,7 @@ def current_call(what: str) -> Call:
                            f"(it was called in the driver, where there is no request to "
                            f"journal it under)")
     call = ex.step_call
-    if call is not None and call.request == ex.running:
+    if call is not None and call.task_id == ex.running:
         return call
     if not ex.running:
         raise RuntimeError(f"{what} must be called inside an actor method or a remote task "

@@ -30,12 +30,13 @@ after_checkpoint = None
 
 class Pending:
     """One finished call waiting for the writer."""
-    __slots__ = ("owner", "task_id", "name", "num_returns", "results", "contained",
-                 "needs_state", "state", "cached", "events")
+    __slots__ = ("owner", "task_id", "request", "name", "num_returns", "results",
+                 "contained", "needs_state", "state", "cached", "events")
 
-    def __init__(self, msg, name: str, results: list, contained: list):
+    def __init__(self, msg, name: str, results: list, contained: list, request: bytes = b""):
         self.owner = msg.owner
         self.task_id = msg.task_id
+        self.request = request or msg.task_id  # what the reply is cached under
         self.name = name
         self.num_returns = msg.num_returns
         self.results = results
@@ -111,7 +112,7 @@ class ReplyWriter:
             context.rpc(protocol.CheckpointPut(
                 transport.next_req_id(), self.scope,
                 batch[last].state if last >= 0 else None,
-                [[p.task_id, p.cached] for p in covered], events), "a checkpoint")
+                [[p.request, p.cached] for p in covered], events), "a checkpoint")
         except Exception as exc:
             self._fail(batch, exc)
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 
 import cloudpickle
 import pytest
@@ -77,3 +78,60 @@ def test_an_unopenable_store_fails_durable_calls_with_the_reason(monkeypatch, tm
             durable.events("any")
     finally:
         actorium.shutdown()
+
+
+class Booker:
+    def __init__(self, path):
+        self.path = path
+        self.calls = 0
+
+    def book(self, go_file):
+        self.calls += 1
+        ticket = durable.step("book", _book_once, self.path)
+        open(self.path + ".committed", "w").close()
+        deadline = time.monotonic() + 60
+        while not os.path.exists(go_file) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the test crashes the whole cluster here, the first time
+        return ticket, self.calls
+
+
+def _book_once(path: str) -> str:
+    ticket = f"T-{os.urandom(3).hex()}"
+    with open(path, "a") as f:
+        f.write(ticket + "\n")
+    return ticket
+
+
+def test_a_request_id_sent_again_after_a_cluster_crash_continues_that_request(
+        monkeypatch, tmp_path):
+    monkeypatch.setenv("ACTORIUM_DURABLE_STORE_DIR", str(tmp_path / "store"))
+    path, go = str(tmp_path / "bookings"), str(tmp_path / "go")
+    actorium.init(num_cpus=1)
+    try:
+        s = actorium.session("booker", Booker, path)
+        s.book.options(request_id="order-17").remote(go)
+        from tests_helpers import wait_until
+        assert wait_until(lambda: os.path.exists(path + ".committed"), timeout=30)
+        crash_cluster()  # mid-request: booked and journaled, never answered
+    finally:
+        actorium.shutdown()
+    open(go, "w").close()
+    actorium.init(num_cpus=1)
+    try:
+        s = actorium.session("booker", Booker, path)
+        ticket, calls = actorium.get(s.book.options(request_id="order-17").remote(go),
+                                     timeout=60)
+        assert open(path).read().split() == [ticket]  # booked once, answered with it
+        again = actorium.get(s.book.options(request_id="order-17").remote(go), timeout=60)
+        assert again == (ticket, calls)  # a finished request sent again: not run again
+        assert actorium.get(s.book.remote(go), timeout=60)[1] == calls + 1
+    finally:
+        actorium.shutdown()
+
+
+def test_request_id_must_be_a_non_empty_str(shared_cluster):
+    s = actorium.session("booker-args", Booker, "/nonexistent")
+    with pytest.raises(TypeError, match="request_id"):
+        s.book.options(request_id="")
+    with pytest.raises(TypeError, match="request_id"):
+        s.book.options(request_id=17)
