@@ -80,6 +80,7 @@ class _Resident:
 
 MAX_RESIDENTS = 800  # select() in this loop: keep well under FD_SETSIZE
 SPARES = 2           # pre-started jails kept for the policy of the last request (``warm``)
+PER_REQUEST = ("wall_seconds", "max_output_bytes")  # enforced by the parent, per request
 
 
 class _SparePool:
@@ -98,7 +99,9 @@ class _SparePool:
 
     def take(self, msg) -> tuple[int, int, int] | None:
         policy = msg.get("policy") or {}
-        key = msgpack.packb(policy, use_bin_type=True)
+        # limits the parent enforces per request do not shape the jail: not in the key
+        key = msgpack.packb({k: v for k, v in policy.items() if k not in PER_REQUEST},
+                            use_bin_type=True)
         if key != self.key:
             self.retire()
             self.key, self.policy = key, policy

@@ -12,7 +12,9 @@ Invariants
 * A spare is fresh: it was forked from the zygote before the request it serves existed
   and has run nothing; it serves exactly one request and then ends like any sandbox.
 * The request's wall-time limit starts when the job is handed to the jail, not when the
-  spare was built; ``duration`` is measured from the same moment.
+  spare was built; ``duration`` is measured from the same moment. Limits the parent
+  enforces (wall time, output size) come from the request's policy; everything that
+  shapes the jail itself (memory, CPU, files, network...) must match the spare's.
 * An idle spare's cgroup is named ``spare-*``; it is renamed like any sandbox's
   (``sbx-*``) when the spare takes its request, so tools (and the test suite's leftover
   checks) can tell idle spares from sandboxes that run or were left behind.
@@ -75,6 +77,8 @@ def serve_spare(policy_dict: dict, req_fd: int, report_fd: int) -> None:
             _collect(col, names, time.monotonic() + 2.0)
             return
         state["req"], state["start"] = req, time.monotonic()
+        # the parent-enforced limits (wall time, output) are the request's own
+        col.policy = state["policy"] = policy_from_dict(req.get("policy") or policy_dict)
         if col.cgroup is not None:  # no longer a spare: an ordinary running sandbox
             _await_setup(col, names)  # the jail joins its cgroup by path: not mid-rename
             col.cgroup.rename(f"sbx-{os.getpid()}-{os.urandom(3).hex()}")
@@ -87,7 +91,7 @@ def serve_spare(policy_dict: dict, req_fd: int, report_fd: int) -> None:
             write_all(job_w, msgpack.packb(job, use_bin_type=True))
         finally:
             os.close(job_w)
-        _collect(col, names, state["start"] + policy.wall_seconds)
+        _collect(col, names, state["start"] + col.policy.wall_seconds)
 
     col, stats, _ = run_jailed(body, policy, {"job": (job_w, job_r)}, collect,
                                cgroup_name=f"{SPARE_PREFIX}{os.getpid()}-{os.urandom(3).hex()}")
@@ -95,6 +99,7 @@ def serve_spare(policy_dict: dict, req_fd: int, report_fd: int) -> None:
     if req is None:
         return
     duration = time.monotonic() - state["start"]
+    policy = state["policy"]
     try:
         from .service import _plain, snippet_fields
         if req.get("op") == "call":
