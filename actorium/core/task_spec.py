@@ -22,7 +22,7 @@ class TaskSpec:
     __slots__ = ("task_id", "kind", "fn_id", "name", "args", "slots", "resolved",
                  "num_returns", "return_ids", "key", "shape", "retries_left",
                  "retry_exceptions", "actor_id", "method", "seq", "cancelled", "lease",
-                 "pending_deps", "holds", "stream", "job", "failed")
+                 "pending_deps", "holds", "stream", "job", "failed", "request_key")
 
     def __init__(self, task_id, kind, name, args, slots, num_returns, return_ids, job):
         self.task_id = task_id
@@ -48,6 +48,7 @@ class TaskSpec:
         self.stream = None
         self.job = job
         self.failed = False
+        self.request_key = b""  # actor calls: .options(request_id=...) for durable actors
 
 
 def pack_arguments(args: tuple, kwargs: dict, put):

@@ -11,6 +11,8 @@ import zmq
 
 from actorium.core import protocol, transport
 from actorium.gcs import actor_table as at
+from actorium.gcs import durable_store
+from actorium.gcs.durable_service import DurableService
 from actorium.gcs.storage import Storage
 
 NODE_TIMEOUT = 5.0
@@ -34,6 +36,8 @@ class Gcs:
         self.session_dir = session_dir
         self.addrs = [a for a in (ipc_addr, tcp_addr) if a]
         self.storage = Storage(os.path.join(session_dir, "gcs"))
+        self.durable = DurableService(*durable_store.open_store(
+            os.path.join(session_dir, "gcs", "durable")))
         self.nodes: dict[str, Node] = {}
         self.actors: dict[bytes, at.ActorRecord] = {}
         self.named: dict[tuple, bytes] = {}
@@ -56,10 +60,11 @@ class Gcs:
         while not self.stopping:
             for _ in poller.poll(1000):
                 self._drain(handlers)
+                self.durable.flush(self.router)  # the drain's durable requests, one commit
 
     def _handlers(self) -> dict:
         p = protocol
-        return {
+        table = {
             p.RegisterNode: self.on_register_node, p.NodeHeartbeat: self.on_heartbeat,
             p.KvPut: self.on_kv_put, p.KvGet: self.on_kv_get,
             p.RegisterActor: self.on_register_actor, p.CreateActor: self.on_create_actor,
@@ -68,6 +73,8 @@ class Gcs:
             p.GetNamedActor: self.on_get_named, p.ListState: self.on_list,
             p.JobFinished: self.on_job_finished, p.Ping: self.on_ping, p.Hello: self.on_hello,
         }
+        table.update(self.durable.handlers())
+        return table
 
     def _drain(self, handlers) -> None:
         for identity, data in self.router.pending():
@@ -272,4 +279,5 @@ def main(session_dir: str, ipc_addr: str, tcp_addr: str | None) -> None:
     try:
         gcs.run()
     finally:
+        gcs.durable.close()
         gcs.storage.close()
