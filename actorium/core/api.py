@@ -71,7 +71,8 @@ def init(address: str | None = None, *, num_cpus: float | None = None,
                 node_id=info["node_id"], raylet_addr=info["raylet_addr"],
                 gcs_addr=info["gcs_addr"], store_root=info["store_root"],
                 namespace=namespace if namespace is not None else uuid.uuid4().hex[:12],
-                store_capacity=info.get("store_capacity", 0), spill_dir=info.get("spill_dir"))
+                store_capacity=info.get("store_capacity", 0), spill_dir=info.get("spill_dir"),
+                host=info.get("driver_host", ""))
         except BaseException:
             _stop_embedded()
             raise
@@ -79,7 +80,8 @@ def init(address: str | None = None, *, num_cpus: float | None = None,
         core_worker.set_global_worker(worker)
         _session.worker = worker
         _register_driver(worker)
-        _session.info = {"address": info.get("gcs_tcp", ""), "node_id": info["node_id"],
+        _session.info = {"address": info.get("gcs_tcp") or info.get("gcs_addr", ""),
+                         "node_id": info["node_id"],
                          "session_dir": info["session_dir"], "job_id": job,
                          "namespace": worker.namespace}
         return dict(_session.info)
@@ -112,18 +114,35 @@ def _connect(address: str) -> dict:
     except TimeoutError:
         raise ConnectionError(f"Could not connect to an actorium cluster at {address!r}: "
                               f"nothing answered within 5s.") from None
-    local = [n for n in nodes if n["alive"] and n["raylet_addr"].startswith("ipc://")
-             and os.path.exists(n["raylet_addr"][6:])]
-    if not local:
-        raise ConnectionError(f"The cluster at {address!r} has no live node on this machine.")
-    node = local[0]
-    raylet_path = node["raylet_addr"][6:]
-    session_dir = os.path.dirname(os.path.dirname(raylet_path))
-    import json
-    with open(os.path.join(session_dir, f"node-{node['node_id']}.json")) as f:
-        info = json.load(f)
+    info = _attach_local_node(nodes)
+    if info is None:
+        raise ConnectionError(f"The cluster at {address!r} has no live node on this machine "
+                              f"(a driver attaches to a node whose object store it can map).")
     info["gcs_addr"] = gcs
+    if info.get("host"):
+        # A multi-node cluster: our own endpoint must be reachable from the other nodes.
+        info["driver_host"] = transport.local_ip_towards(gcs[6:].rsplit(":", 1)[0])
     return info
+
+
+def _attach_local_node(nodes: list) -> dict | None:
+    """The node this driver uses: a live one whose object store is on this machine,
+    the head first. Its configuration comes from the node itself."""
+    local = [n for n in nodes if n["alive"] and os.path.isdir(n.get("store_root", ""))]
+    local.sort(key=lambda n: not n.get("head"))
+    for node in local:
+        try:
+            stats = transport.rpc(node["raylet_addr"], protocol.NodeStats(
+                transport.next_req_id()), timeout=5, what="a raylet")
+        except (TimeoutError, transport.RpcError):
+            continue
+        config = stats.get("config") or {}
+        return {"node_id": node["node_id"], "raylet_addr": node["raylet_addr"],
+                "store_root": node["store_root"], "session_dir": config.get("session_dir", ""),
+                "store_capacity": config.get("store_capacity", 0),
+                "spill_dir": config.get("spill_dir"), "host": config.get("host", ""),
+                "gcs_tcp": ""}
+    return None
 
 
 def _register_driver(worker) -> None:
@@ -302,8 +321,11 @@ def nodes() -> list[dict]:
     out = []
     for n in worker.rpc_gcs(protocol.ListState(transport.next_req_id(), "nodes")):
         out.append({"NodeID": n["node_id"], "Alive": n["alive"], "alive": n["alive"],
-                    "NodeManagerAddress": "127.0.0.1", "RayletSocketName": n["raylet_addr"],
-                    "ObjectStoreSocketName": n["store_root"], "Resources": n["resources"]})
+                    "NodeManagerAddress": n.get("host") or "127.0.0.1",
+                    "RayletSocketName": n["raylet_addr"],
+                    "ObjectStoreSocketName": n["store_root"],
+                    "Resources": n["resources"] if n["alive"] else {},
+                    "IsHead": bool(n.get("head")), "DeathReason": n.get("reason", "")})
     return out
 
 

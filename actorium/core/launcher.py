@@ -32,10 +32,14 @@ def new_session_dir() -> str:
 def start_node(session_dir: str, *, head: bool, num_cpus: float, num_gpus: float = 0,
                resources: dict | None = None, gcs_address: str = "", port: int = 0,
                host: str = "127.0.0.1", driver_pid: int = 0, object_store_memory: int = 0,
-               timeout: float = 60.0) -> tuple[subprocess.Popen, dict]:
+               timeout: float = 60.0, tcp: bool = False, node_timeout: float = 0.0,
+               prefix: list | None = None) -> tuple[subprocess.Popen, dict]:
     """Start a node process and wait for its READY line. Raises RuntimeError with the
-    node's log tail if it fails to come up in ``timeout`` seconds."""
-    cmd = [sys.executable, "-m", "actorium.raylet.node", "--session-dir", session_dir,
+    node's log tail if it fails to come up in ``timeout`` seconds.
+
+    ``tcp``: everything other nodes reach listens on TCP on ``host`` (multi-node);
+    ``prefix``: a command to run the node under (e.g. ``ip netns exec NAME``)."""
+    cmd = list(prefix or []) + [sys.executable, "-m", "actorium.raylet.node", "--session-dir", session_dir,
            "--num-cpus", str(num_cpus), "--num-gpus", str(num_gpus),
            "--resources", json.dumps(resources or {}), "--host", host]
     if head:
@@ -44,6 +48,10 @@ def start_node(session_dir: str, *, head: bool, num_cpus: float, num_gpus: float
         cmd += ["--gcs-address", gcs_address]
     if driver_pid:
         cmd += ["--driver-pid", str(driver_pid)]
+    if tcp:
+        cmd += ["--tcp"]
+    if node_timeout:
+        cmd += ["--node-timeout", str(node_timeout)]
     if object_store_memory:
         cmd += ["--object-store-memory", str(int(object_store_memory))]
     log = open(os.path.join(session_dir, "logs", f"node-{uuid.uuid4().hex[:6]}.err"), "ab")

@@ -190,10 +190,17 @@ class RegisterClient:
 
 @_message
 class RequestLease:
+    """Ask a raylet for a worker. ``strategy`` is None, "SPREAD" or
+    ["NODE_AFFINITY", node_id, soft]. A request that a raylet forwarded elsewhere
+    (``spilled``) is queued where it lands, never forwarded again; its answers go to
+    ``owner`` (the requester's owner endpoint) rather than back on the socket it came in."""
     op: ClassVar[str] = "request_lease"
     req_id: int
     shape: dict
     owner: str
+    strategy: Any = None
+    spilled: bool = False
+    node_id: str = ""  # the requester's node, so its leases die with it
 
 
 @_message
@@ -212,6 +219,23 @@ class LeaseBusy:
     then pipeline deeper on the leases they hold instead of waiting for more."""
     op: ClassVar[str] = "lease_busy"
     req_id: int
+
+
+@_message
+class LeaseSpillback:
+    """The local raylet cannot (or should not) grant this request: ask ``raylet_addr``."""
+    op: ClassVar[str] = "lease_spillback"
+    req_id: int
+    raylet_addr: str
+    node_id: str
+
+
+@_message
+class LeaseRejected:
+    """The request can never be granted as asked (hard node affinity to a dead node)."""
+    op: ClassVar[str] = "lease_rejected"
+    req_id: int
+    reason: str
 
 
 @_message
@@ -273,6 +297,37 @@ class LogBatch:
 
 
 @_message
+class PullObject:
+    """Core worker -> its raylet: bring ``object_id`` from the node at ``source`` (a
+    raylet address) into this node's store. Replied when the local copy exists."""
+    op: ClassVar[str] = "pull_object"
+    req_id: int
+    object_id: bytes
+    source: str
+
+
+@_message
+class FetchChunk:
+    """Raylet -> raylet: send bytes [offset, offset+length) of an object to ``reply_to``
+    (the asking raylet), as ObjectChunk. length 0 asks only for the size."""
+    op: ClassVar[str] = "fetch_chunk"
+    object_id: bytes
+    offset: int
+    length: int
+    reply_to: str
+
+
+@_message
+class ObjectChunk:
+    """One chunk of an object's payload; the bytes travel as a second ZeroMQ frame.
+    ``total`` is -1 when the source does not have the object."""
+    op: ClassVar[str] = "object_chunk"
+    object_id: bytes
+    offset: int
+    total: int
+
+
+@_message
 class StartActor:
     """gcs -> raylet: start a dedicated worker for an actor and send it ActorInit."""
     op: ClassVar[str] = "start_actor"
@@ -312,6 +367,8 @@ class RegisterNode:
     store_root: str
     pid: int
     version: int
+    head: bool = False
+    host: str = ""
 
 
 @_message
@@ -319,6 +376,31 @@ class NodeHeartbeat:
     op: ClassVar[str] = "node_heartbeat"
     node_id: str
     available: dict
+
+
+@_message
+class ClusterView:
+    """gcs -> raylet, in answer to each heartbeat: the live nodes as
+    [node_id, raylet_addr, total, available], for spillback decisions."""
+    op: ClassVar[str] = "cluster_view"
+    nodes: list
+
+
+@_message
+class SubscribeNodes:
+    """Ask the gcs to push NodeUpdate for every node that dies (or joins)."""
+    op: ClassVar[str] = "subscribe_nodes"
+
+
+@_message
+class NodeUpdate:
+    """gcs -> subscribers: a node joined (alive) or was declared dead. A raylet that
+    receives its own death notice stops: the cluster has already failed its work over."""
+    op: ClassVar[str] = "node_update"
+    node_id: str
+    raylet_addr: str
+    alive: bool
+    reason: str
 
 
 @_message
@@ -352,6 +434,7 @@ class RegisterActor:
     shape: dict
     owner_job: str
     meta: bytes  # msgpack of class name and method table, for get_actor handles
+    strategy: Any = None  # as RequestLease.strategy
 
 
 @_message

@@ -38,6 +38,10 @@ def parse(argv):
     p.add_argument("--object-store-memory", type=int, default=0)
     p.add_argument("--driver-pid", type=int, default=0)
     p.add_argument("--node-id", default="")
+    p.add_argument("--tcp", action="store_true",
+                   help="listen on TCP (on --host) for everything other nodes must reach")
+    p.add_argument("--node-timeout", type=float, default=0.0,
+                   help="head only: seconds of silence before a node is declared dead")
     return p.parse_args(argv)
 
 
@@ -61,7 +65,7 @@ def main(argv=None) -> None:
         os.path.join(log_dir, f"sandbox-zygote-{node_id}.log"))
 
     gcs_addr = args.gcs_address
-    gcs_tcp = ""
+    gcs_tcp = args.gcs_address
     gcs_pid = 0
     if args.head:
         gcs_addr = f"ipc://{session}/sockets/gcs"
@@ -73,9 +77,10 @@ def main(argv=None) -> None:
             sandbox_sock.close()
             zygote.die_with_parent()
             _redirect(os.path.join(log_dir, "gcs.log"))
-            from actorium.gcs import server
+            from actorium.gcs import membership, server
             try:
-                server.main(session, gcs_addr, gcs_tcp)
+                server.main(session, gcs_addr, gcs_tcp,
+                            args.node_timeout or membership.DEFAULT_TIMEOUT)
             finally:
                 os._exit(0)
 
@@ -92,7 +97,8 @@ def main(argv=None) -> None:
     total.update({k: float(v) for k, v in json.loads(args.resources).items()})
     raylet = Raylet(node_id=node_id, session_dir=session, gcs_addr=gcs_addr, total=total,
                     store=store, zygote_sock=parent_sock, prestart=max(1, int(args.num_cpus)),
-                    driver_pid=args.driver_pid, sandbox_sock=sandbox_sock)
+                    driver_pid=args.driver_pid, sandbox_sock=sandbox_sock,
+                    host=args.host if args.tcp else "", head=args.head)
     raylet.worker_config.update({"store_capacity": capacity, "spill_dir": spill_dir})
     signal.signal(signal.SIGTERM, lambda *_: setattr(raylet, "stopping", True))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -101,7 +107,8 @@ def main(argv=None) -> None:
         raylet.start()
         info = {"node_id": node_id, "raylet_addr": raylet.addr, "gcs_addr": gcs_addr,
                 "gcs_tcp": gcs_tcp, "store_root": store_root, "session_dir": session,
-                "store_capacity": capacity, "spill_dir": spill_dir, "pid": os.getpid()}
+                "store_capacity": capacity, "spill_dir": spill_dir, "pid": os.getpid(),
+                "host": args.host if args.tcp else ""}
         with open(os.path.join(session, f"node-{node_id}.json"), "w") as f:
             json.dump(info, f)
         print("READY " + json.dumps(info), flush=True)

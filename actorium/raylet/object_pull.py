@@ -1,0 +1,138 @@
+"""Moving objects between nodes, raylet to raylet, in chunks.
+
+Pull lifecycle (one per object being fetched into this node): SIZING (the first chunk
+was asked for; its answer carries the total size) -> FETCHING (up to WINDOW chunks in
+flight, each answer asks for the next missing one) -> done (the chunks are written
+into the local store as an unpinned secondary copy, every waiter is answered) or
+failed (the source does not have it, is declared dead, or stays silent for
+PULL_TIMEOUT; waiters get an error Reply and raise ObjectLostError).
+
+Serving side: a FetchChunk is answered with an ObjectChunk header plus the bytes as a
+second, zero-copy frame sliced from the read-only mapping of the payload. The server
+remembers which raylets took a copy, so freeing the primary frees the copies too.
+"""
+from __future__ import annotations
+
+import time
+
+from actorium.core import protocol, transport
+
+CHUNK = 8 << 20
+WINDOW = 4
+PULL_TIMEOUT = 30.0
+
+SIZING, FETCHING = "sizing", "fetching"
+
+
+class Pull:
+    __slots__ = ("object_id", "source", "state", "total", "chunks", "next_offset",
+                 "received", "waiters", "last_progress")
+
+    def __init__(self, object_id: bytes, source: str):
+        self.object_id = object_id
+        self.source = source
+        self.state = SIZING
+        self.total = -1
+        self.chunks: dict[int, object] = {}
+        self.next_offset = 0
+        self.received = 0
+        self.waiters: list = []  # (identity, req_id)
+        self.last_progress = time.monotonic()
+
+
+class ObjectPuller:
+    def __init__(self, raylet):
+        self.raylet = raylet
+        self.pulls: dict[bytes, Pull] = {}
+        self.served: dict[bytes, set] = {}  # object id -> raylets that took a copy
+
+    # -- pulling ----------------------------------------------------------------
+    def on_pull(self, identity, msg) -> None:
+        store = self.raylet.store
+        if store.contains(msg.object_id):
+            self.raylet._reply(identity, msg.req_id, True)
+            return
+        if msg.source == self.raylet.addr:
+            self.raylet._reply(identity, msg.req_id, "the object is not in this node's store",
+                               ok=False)
+            return
+        pull = self.pulls.get(msg.object_id)
+        if pull is None:
+            pull = self.pulls[msg.object_id] = Pull(msg.object_id, msg.source)
+            self._ask(pull, 0)
+        pull.waiters.append((identity, msg.req_id))
+
+    def _ask(self, pull: Pull, offset: int) -> None:
+        pull.next_offset = offset + CHUNK
+        transport.send(pull.source, protocol.FetchChunk(pull.object_id, offset, CHUNK,
+                                                        self.raylet.addr))
+
+    def on_chunk(self, msg, payload) -> None:
+        pull = self.pulls.get(msg.object_id)
+        if pull is None:
+            return
+        if msg.total < 0:
+            self._fail(pull, f"node {pull.source} no longer has object {msg.object_id.hex()}")
+            return
+        pull.last_progress = time.monotonic()
+        if pull.state == SIZING:
+            pull.state, pull.total = FETCHING, msg.total
+            for _ in range(WINDOW - 1):
+                if pull.next_offset < pull.total:
+                    self._ask(pull, pull.next_offset)
+        if msg.offset not in pull.chunks and payload is not None:
+            pull.chunks[msg.offset] = payload
+            pull.received += len(payload.buffer)
+        if pull.next_offset < pull.total:
+            self._ask(pull, pull.next_offset)
+        if pull.received >= pull.total:
+            self._finish(pull)
+
+    def _finish(self, pull: Pull) -> None:
+        del self.pulls[pull.object_id]
+        parts = [pull.chunks[o].buffer for o in sorted(pull.chunks)]
+        try:
+            self.raylet.store.put(pull.object_id, parts, pinned=False)
+        except Exception as exc:  # store full: the waiters learn why
+            self._answer(pull, f"{type(exc).__name__}: {exc}", ok=False)
+            return
+        self._answer(pull, True)
+
+    def _fail(self, pull: Pull, why: str) -> None:
+        self.pulls.pop(pull.object_id, None)
+        self._answer(pull, why, ok=False)
+
+    def _answer(self, pull: Pull, value, ok: bool = True) -> None:
+        for identity, req_id in pull.waiters:
+            self.raylet._reply(identity, req_id, value, ok)
+        pull.waiters.clear()
+
+    def source_died(self, raylet_addr: str) -> None:
+        for pull in [p for p in self.pulls.values() if p.source == raylet_addr]:
+            self._fail(pull, f"the node holding object {pull.object_id.hex()} died")
+
+    def expire(self) -> None:
+        now = time.monotonic()
+        for pull in [p for p in self.pulls.values() if now - p.last_progress > PULL_TIMEOUT]:
+            self._fail(pull, f"no data from {pull.source} for {PULL_TIMEOUT:g}s")
+
+    # -- serving ------------------------------------------------------------------
+    def on_fetch(self, identity, msg) -> None:
+        view = self.raylet.store.get(msg.object_id)
+        sock = transport.thread_dealer(msg.reply_to)
+        if view is None:
+            sock.send(protocol.encode(protocol.ObjectChunk(msg.object_id, msg.offset, -1)))
+            return
+        self.served.setdefault(msg.object_id, set()).add(msg.reply_to)
+        header = protocol.encode(protocol.ObjectChunk(msg.object_id, msg.offset, view.nbytes))
+        data = view[msg.offset:msg.offset + msg.length]
+        sock.send_multipart([header, data], copy=False)
+
+    def copies(self, object_ids: list) -> dict:
+        """Raylets holding copies of these objects (forgotten here): addr -> ids."""
+        out: dict = {}
+        for oid in object_ids:
+            for addr in self.served.pop(oid, ()):
+                out.setdefault(addr, []).append(oid)
+        return out
+

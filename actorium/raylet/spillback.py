@@ -1,0 +1,60 @@
+"""Where a lease request should run: here, or spilled back to another node.
+
+The raylet keeps the cluster view the gcs sends in answer to each heartbeat (live
+nodes with their total and available resources). A request that has not been
+forwarded yet is routed with ``placement.choose`` over that view, where this node's
+entry is the raylet's own, exact accounting. A request forwarded once (``spilled``)
+is always queued where it lands, so a request moves at most one hop and two raylets
+with stale views cannot bounce it between them.
+
+Between two views, every spill to a node is subtracted from that node's entry, so a
+burst of requests does not all go to the one node that looked free.
+"""
+from __future__ import annotations
+
+from actorium.raylet import placement
+from actorium.raylet import resources as res
+
+LOCAL = "local"
+SPILL = "spill"
+REJECT = "reject"
+
+
+class ClusterView:
+    """The other live nodes as last reported by the gcs: node id -> [addr, total, available]."""
+
+    def __init__(self, node_id: str):
+        self.node_id = node_id
+        self.nodes: dict[str, list] = {}
+        self.turn = 0  # SPREAD round robin
+
+    def update(self, entries: list) -> bool:
+        """Replace the view; True if a node appeared (parked requests may now fit)."""
+        fresh = {e[0]: [e[1], e[2], dict(e[3])] for e in entries if e[0] != self.node_id}
+        joined = any(n not in self.nodes for n in fresh)
+        self.nodes = fresh
+        return joined
+
+    def drop(self, node_id: str) -> None:
+        self.nodes.pop(node_id, None)
+
+    def addr(self, node_id: str) -> str:
+        return self.nodes[node_id][0]
+
+    def route(self, shape: dict, strategy, total: dict, available: dict) -> tuple:
+        """(LOCAL,) | (SPILL, node_id, raylet_addr) | (REJECT, reason)."""
+        if not self.nodes and not strategy:
+            return (LOCAL,)  # a single node: nothing to decide
+        view = {n: (e[1], e[2]) for n, e in self.nodes.items()}
+        view[self.node_id] = (total, available)
+        try:
+            target = placement.choose(shape, strategy, view, self.node_id, self.turn)
+        except placement.Unschedulable as exc:
+            return (REJECT, str(exc))
+        if strategy == placement.SPREAD:
+            self.turn += 1
+        if target is None or target == self.node_id:
+            return (LOCAL,)
+        entry = self.nodes[target]
+        res.subtract(entry[2], shape)
+        return (SPILL, target, entry[0])
