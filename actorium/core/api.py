@@ -267,7 +267,7 @@ def wait(object_refs, *, num_returns: int = 1, timeout: float | None = None,
                          f"({len(object_refs)}), got {num_returns!r}")
     if timeout is not None and timeout < 0:
         raise ValueError("timeout must be >= 0 or None")
-    return _worker().wait(list(object_refs), num_returns, timeout)
+    return _worker().wait(list(object_refs), num_returns, timeout, bool(fetch_local))
 
 
 def cancel(object_ref, *, force: bool = False, recursive: bool = True) -> None:

@@ -432,9 +432,28 @@ class CoreWorker:
                     f"Get timed out: {len([r for r in pending if get_value(r.id) is None])} "
                     f"of {len(refs)} object(s) not ready after {timeout}s.")
             values = [get_value(r.id) for r in refs]
-        return [self.materialize(r.id, v) for r, v in zip(refs, values)]
+        return [self._materialize_or_rebuild(r, v, timeout) for r, v in zip(refs, values)]
 
-    def wait(self, refs: list, num_returns: int, timeout: float | None):
+    def _materialize_or_rebuild(self, ref, value, timeout):
+        """An owned stored value whose copy is lost is rebuilt from lineage (a few times
+        at most) before ObjectLostError reaches the caller."""
+        from actorium.exceptions import ObjectLostError
+        for attempt in range(4):
+            try:
+                return self.materialize(ref.id, value)
+            except ObjectLostError:
+                if attempt == 3 or ref.id not in self.lineage:
+                    raise
+            started = threading.Event()
+            self.post(lambda v=value: (remote_objects.reconstruct_object(self, ref.id, v),
+                                       started.set()))
+            started.wait(10)
+            if not self._wait_values([ref], 1, timeout):
+                raise GetTimeoutError(f"Get timed out rebuilding lost object {ref.id.hex()}")
+            value = self.refs.get_value(ref.id)
+
+    def wait(self, refs: list, num_returns: int, timeout: float | None,
+             fetch_local: bool = True):
         get_value = self.refs.get_value
         ready_now = sum(1 for r in refs if get_value(r.id) is not None)
         if ready_now < num_returns:
@@ -443,6 +462,8 @@ class CoreWorker:
         for r in refs:
             (ready if len(ready) < num_returns and get_value(r.id) is not None
              else not_ready).append(r)
+        if fetch_local:
+            remote_objects.fetch_local(self, [(r.id, get_value(r.id)) for r in ready])
         return ready, not_ready
 
     def future_for(self, ref: ObjectRef) -> concurrent.futures.Future:

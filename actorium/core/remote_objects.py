@@ -47,6 +47,22 @@ def read_stored(cw, object_id: bytes, value) -> memoryview:
     return blob
 
 
+def fetch_local(cw, items: list) -> None:
+    """``wait(fetch_local=True)``: make sure ready stored objects are in this node's
+    store before reporting them ready. A copy that cannot be fetched is left for ``get``
+    to report (as ObjectLostError, or rebuilt from lineage)."""
+    for object_id, value in items:
+        if value is None or value[0] != VALUE_STORED:
+            continue
+        source = location(value)
+        if not source or source == cw.raylet_addr or cw.store.contains(object_id):
+            continue
+        try:
+            read_stored(cw, object_id, value)
+        except ObjectLostError:
+            pass
+
+
 def on_node_update(cw, msg) -> None:
     """I/O thread: a NodeUpdate from the gcs."""
     if msg.alive:
@@ -60,13 +76,23 @@ def on_node_update(cw, msg) -> None:
 
 def reconstruct_from(cw, raylet_addr: str) -> int:
     """Re-run the producing tasks of owned objects whose only copy was on a dead node."""
+    return _reconstruct(cw, lambda oid, value: location(value) == raylet_addr)
+
+
+def reconstruct_object(cw, object_id: bytes, lost_value) -> None:
+    """I/O thread: ``get`` found this owned object lost; rebuild it unless that is
+    already under way (its value is no longer the one that was found lost)."""
+    _reconstruct(cw, lambda oid, value: oid == object_id and value is lost_value)
+
+
+def _reconstruct(cw, lost) -> int:
     specs = {}
     with cw.refs.lock:
         for oid, spec in list(cw.lineage.items()):
             e = cw.refs.entries.get(oid)
             if e is None or e.value is None or e.value[0] != VALUE_STORED:
                 continue
-            if location(e.value) != raylet_addr:
+            if not lost(oid, e.value):
                 continue
             e.value = None  # waiters registered from now on get the rebuilt value
             specs[spec.task_id] = spec
