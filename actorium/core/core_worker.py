@@ -72,6 +72,7 @@ class CoreWorker:
         self.refs = ReferenceTable(self.owner_addr, self._free_stored)
         self.lineage: dict[bytes, object] = {}  # object id -> spec that can rebuild it
         self.dead_raylets: set[str] = set()
+        self.owner_checks: dict[str, bool] = {}  # since the last node death
         self._store = None
         self._outbox: collections.deque = collections.deque()
         self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
@@ -326,6 +327,9 @@ class CoreWorker:
             if e is None or e.requested or e.value is not None:
                 return
             e.requested = True
+        if self.dead_raylets and not remote_objects.owner_alive(self, owner):
+            remote_objects.fail_owner_died(self, owner, [object_id])
+            return
         transport.send(owner, protocol.GetObject(object_id, self.owner_addr))
 
     def _on_log_batch(self, msg) -> None:

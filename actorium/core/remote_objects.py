@@ -34,6 +34,8 @@ def read_stored(cw, object_id: bytes, value) -> memoryview:
     if blob is not None:
         return blob
     source = location(value)
+    if source in cw.dead_raylets:
+        raise ObjectLostError(f"object {object_id.hex()} was on a node that died")
     if source and source != cw.raylet_addr:
         try:
             cw.rpc_raylet(protocol.PullObject(transport.next_req_id(), object_id, source),
@@ -69,6 +71,7 @@ def on_node_update(cw, msg) -> None:
         cw.dead_raylets.discard(msg.raylet_addr)
         return
     cw.dead_raylets.add(msg.raylet_addr)
+    cw.owner_checks.clear()
     cw.submitter.on_node_dead(msg.raylet_addr)
     reconstruct_from(cw, msg.raylet_addr)
     _fail_orphaned_borrows(cw)
@@ -115,9 +118,20 @@ def _fail_orphaned_borrows(cw) -> None:
             if not e.owned and e.requested and e.value is None:
                 waiting.setdefault(e.owner, []).append(oid)
     for owner, oids in waiting.items():
-        if transport.peer_reachable(owner):
-            continue
-        err = OwnerDiedError(f"the owner of this object ({owner}) died with its node")
-        blob = serialization.error_blob(err, "get", 0, user_error=False)
-        for oid in oids:
-            cw.refs.set_value(oid, [serialization.VALUE_ERROR, blob, 0])
+        if not owner_alive(cw, owner):
+            fail_owner_died(cw, owner, oids)
+
+
+def owner_alive(cw, owner: str) -> bool:
+    """Whether an owner still listens, checked once per owner after each node death."""
+    alive = cw.owner_checks.get(owner)
+    if alive is None:
+        alive = cw.owner_checks[owner] = transport.peer_reachable(owner)
+    return alive
+
+
+def fail_owner_died(cw, owner: str, object_ids: list) -> None:
+    err = OwnerDiedError(f"the owner of this object ({owner}) died with its node")
+    blob = serialization.error_blob(err, "get", 0, user_error=False)
+    for oid in object_ids:
+        cw.refs.set_value(oid, [serialization.VALUE_ERROR, blob, 0])

@@ -65,7 +65,7 @@ class Gcs:
             p.SubscribeActor: self.on_subscribe, p.KillActor: self.on_kill_actor,
             p.GetNamedActor: self.on_get_named, p.ListState: self.on_list,
             p.JobFinished: self.on_job_finished, p.Ping: self.on_ping,
-            p.SubscribeNodes: self.on_subscribe_nodes,
+            p.SubscribeNodes: self.on_subscribe_nodes, p.NodeUpdate: self.on_node_leaving,
         }
 
     def _drain(self, handlers) -> None:
@@ -113,6 +113,14 @@ class Gcs:
                                                      node.reason))
         else:
             self._push(identity, protocol.ClusterView(self.members.view()))
+
+    def on_node_leaving(self, identity, msg) -> None:
+        """A node stopping on purpose (only a node speaks for itself)."""
+        node = self.nodes.get(msg.node_id)
+        if node is None or msg.alive or node.identity != identity:
+            return
+        if self.members.mark_dead(node, msg.reason or "the node left"):
+            self._node_died(node)
 
     def on_subscribe_nodes(self, identity, msg) -> None:
         self.node_subscribers.add(identity)

@@ -45,6 +45,7 @@ class ObjectPuller:
         self.raylet = raylet
         self.pulls: dict[bytes, Pull] = {}
         self.served: dict[bytes, set] = {}  # object id -> raylets that took a copy
+        self.dead_sources: set[str] = set()  # raylets of nodes declared dead
 
     # -- pulling ----------------------------------------------------------------
     def on_pull(self, identity, msg) -> None:
@@ -54,6 +55,10 @@ class ObjectPuller:
             return
         if msg.source == self.raylet.addr:
             self.raylet._reply(identity, msg.req_id, "the object is not in this node's store",
+                               ok=False)
+            return
+        if msg.source in self.dead_sources:
+            self.raylet._reply(identity, msg.req_id, "the node holding the object died",
                                ok=False)
             return
         pull = self.pulls.get(msg.object_id)
@@ -108,6 +113,7 @@ class ObjectPuller:
         pull.waiters.clear()
 
     def source_died(self, raylet_addr: str) -> None:
+        self.dead_sources.add(raylet_addr)
         for pull in [p for p in self.pulls.values() if p.source == raylet_addr]:
             self._fail(pull, f"the node holding object {pull.object_id.hex()} died")
 

@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 
 import msgpack
@@ -562,15 +563,26 @@ class Raylet:
             self.stopping = True
 
     def shutdown(self) -> None:
+        gcs = getattr(self, "gcs", None)
+        if gcs is not None and not self.head:
+            # Say goodbye so the cluster fails our work over now, not after the timeout.
+            gcs.send(protocol.encode(protocol.NodeUpdate(
+                self.node_id, self.addr, False, "the node was stopped")))
         for w in list(self.workers.values()):
             self._kill(w)
         try:
             self.zygote.close()
         except OSError:
             pass
-        for sock in (self.router, self.gcs):
-            sock.close(0)
+        if getattr(self, "router", None) is not None:
+            self.router.close(0)
         transport.close_thread_sockets()
+        if gcs is not None:
+            gcs.close(0 if self.head else 500)
+            # Flush the goodbye (bounded by the linger above) before the process exits.
+            flusher = threading.Thread(target=transport.context().term, daemon=True)
+            flusher.start()
+            flusher.join(1.0)
 
 
 def _alive(pid: int) -> bool:
