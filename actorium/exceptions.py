@@ -56,7 +56,10 @@ class TaskError(ActoriumError):
             except TypeError:  # layout conflict (e.g. C-level exception types)
                 return self
             _derived_classes[cause_cls] = derived
-        err = derived.__new__(derived)
+        try:
+            err = derived.__new__(derived)
+        except TypeError:  # a builtin whose __new__ refuses subclasses (MemoryError)
+            return self
         err.__dict__.update(self.__dict__)
         err.args = (self._message(),)
         return err

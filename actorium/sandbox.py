@@ -33,7 +33,7 @@ def run(code: str, *, timeout: float | None = None, policy: SandboxPolicy | None
     from actorium.core.ids import new_put_id
     from actorium.core.object_ref import ObjectRef
     from actorium.core.serialization import VALUE_ERROR, VALUE_INLINE
-    from actorium.isolation import codec, service
+    from actorium.isolation import channel, codec
 
     if not isinstance(code, str):
         raise TypeError("code must be a str")
@@ -51,7 +51,8 @@ def run(code: str, *, timeout: float | None = None, policy: SandboxPolicy | None
     oid = new_put_id()
     ref = ObjectRef(oid, worker.owner_addr)
     msg = protocol.RunSandbox(transport.next_req_id(), code,
-                              service.policy_to_dict(policy), inputs_blob)
+                              channel.policy_to_dict(policy), inputs_blob, b"",
+                              worker.worker_id)
 
     def on_reply(reply) -> None:  # on the core worker's I/O thread
         try:

@@ -519,14 +519,53 @@ class Ping:
 
 
 # ---------------------------------------------------------------------------
-# Sandboxes (actorium.sandbox.run): client -> its raylet; answered with a Reply whose
-# value is the result map (see actorium.isolation.service). ``inputs`` and the result's
-# ``value`` are data-only codec bytes (actorium.isolation.codec), never pickle.
-# ---------------------------------------------------------------------------
+# Sandboxes: client -> its raylet, relayed to the node's sandbox zygote
+# (actorium.raylet.sandbox_relay, actorium.isolation.service). Each is answered with a
+# Reply whose value is a plain map. ``inputs`` and every result ``value`` are data-only
+# codec bytes (actorium.isolation.codec), never pickle. ``call`` and ``payload`` are
+# pickles made by the trusted caller; only the jail they are meant for unpickles them.
 @_message
 class RunSandbox:
+    """A one-shot sandbox: the snippet ``code`` (actorium.sandbox.run), or, when ``call``
+    is not empty, a pickled (function bytes, args, kwargs) (a sandboxed function)."""
     op: ClassVar[str] = "run_sandbox"
     req_id: int
     code: str
-    policy: dict  # plain SandboxPolicy fields (actorium.isolation.service.policy_to_dict)
+    policy: dict  # plain SandboxPolicy fields (actorium.isolation.channel.policy_to_dict)
     inputs: bytes
+    call: bytes
+    worker_id: bytes  # the requesting worker (its runs are cancelled if it dies); b"" if a driver
+
+
+@_message
+class CancelSandbox:
+    """Kill the one-shot sandbox this peer started with request ``req_id``."""
+    op: ClassVar[str] = "cancel_sandbox"
+    req_id: int
+
+
+@_message
+class SandboxOpen:
+    """Start a resident jail for a sandboxed actor; the Reply's value is
+    {"sid", "ok", "error", "violation"} once its constructor returned or raised."""
+    op: ClassVar[str] = "sandbox_open"
+    req_id: int
+    payload: bytes  # pickled (class bytes, args, kwargs)
+    policy: dict
+    worker_id: bytes  # the actor's worker: the jail is closed when it exits
+
+
+@_message
+class SandboxCall:
+    """One method call in resident jail ``sid``; the Reply's value is
+    {"value", "error", "violation", "stdout", "stderr"}."""
+    op: ClassVar[str] = "sandbox_call"
+    req_id: int
+    sid: int
+    payload: bytes  # pickled (method name, args, kwargs)
+
+
+@_message
+class SandboxClose:
+    op: ClassVar[str] = "sandbox_close"
+    sid: int

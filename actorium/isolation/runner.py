@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from . import codec
 from .cgroups import SandboxCgroup
-from .jail import STATUS_STRUCT, JailError, JailInfo, enter_jail
+from .jail import STATUS_STRUCT, enter_jail
 from .policy import SandboxPolicy
 
 __all__ = ["run_snippet", "SandboxResult", "SandboxError"]
@@ -63,21 +63,45 @@ def _single_threaded() -> bool:
 
 # ---------------------------------------------------------------- inside the jail
 
-def _run_user_code(code: str, inputs: dict, res_fd: int) -> int:
-    """Runs as pid 1 of the sandbox, jailed.  Returns the exit code."""
-    import builtins
+def wire_stdio(argv0: str = "<sandbox>") -> None:
+    """Inside the jail: Python-level stdio on fds 0/1/2 (the parent's pipes)."""
     import io
-    import linecache
     import sys
-    import traceback
-
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
                                   errors="backslashreplace")
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
                                   errors="backslashreplace", line_buffering=True)
     sys.__stdout__, sys.__stderr__, sys.__stdin__ = sys.stdout, sys.stderr, sys.stdin
-    sys.argv = ["<sandbox>"]
+    sys.argv = [argv0]
+
+
+def flush_stdio() -> None:
+    import sys
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError:
+        pass
+
+
+def _run_user_code(code: str, inputs: dict, res_fd: int) -> int:
+    """Runs as pid 1 of the sandbox, jailed.  Returns the exit code."""
+    import builtins
+    import linecache
+    import sys
+    import traceback
+
+    wire_stdio()
     linecache.cache["<sandbox>"] = (len(code), None, code.splitlines(True), "<sandbox>")
     g = {"__name__": "__main__", "__builtins__": builtins, "inputs": inputs}
     g.update({k: v for k, v in inputs.items() if isinstance(k, str) and k.isidentifier()})
@@ -105,22 +129,15 @@ def _run_user_code(code: str, inputs: dict, res_fd: int) -> int:
         print(f"sandbox: result value cannot be returned: {e}", file=sys.stderr)
         payload = codec.encode({"value": None, "error_type": "CodecError"})
         rc = rc or 1
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-    view = memoryview(payload)
-    try:
-        while view:
-            view = view[os.write(res_fd, view):]
-    except OSError:
-        pass
+    flush_stdio()
+    write_all(res_fd, payload)
     return rc
 
 
-def _child(code, inputs_blob, policy, cgroup, fds) -> None:
-    """First forked child: wire stdio, jail, run.  Never returns."""
+def _child(body, policy, cgroup, fds, extra_keep=()) -> None:
+    """First forked child: wire stdio, jail, run ``body(res_fd) -> exit code``.
+
+    Never returns.  ``body`` runs jailed; it must decode whatever it needs itself."""
     rc = 125
     setup_w = fds["setup_w"]
     try:
@@ -129,13 +146,12 @@ def _child(code, inputs_blob, policy, cgroup, fds) -> None:
         os.dup2(fds["err_w"], 2)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        enter_jail(policy, keep_fds=[fds["res_w"], setup_w], cgroup=cgroup,
+        enter_jail(policy, keep_fds=[fds["res_w"], setup_w, *extra_keep], cgroup=cgroup,
                    status_fd=fds["status_w"])
         os.write(setup_w, _SETUP_OK)
         os.close(setup_w)  # user code must not be able to forge a setup failure
         setup_w = None
-        inputs = codec.decode(inputs_blob)
-        rc = _run_user_code(code, inputs, fds["res_w"])
+        rc = body(fds["res_w"])
     except BaseException as e:
         if setup_w is not None:
             try:
@@ -205,11 +221,27 @@ def run_snippet(code: str, policy: SandboxPolicy | None = None,
     if not isinstance(code, str):
         raise TypeError("code must be a str")
     policy = policy or SandboxPolicy()
+    inputs_blob = codec.encode(dict(inputs or {}))  # data only in, like data only out
+
+    def body(res_fd: int) -> int:
+        return _run_user_code(code, codec.decode(inputs_blob), res_fd)
+    col, stats, duration = run_jailed(body, policy)
+    return _result(col, stats, policy, duration)
+
+
+def run_jailed(body, policy: SandboxPolicy, extra_fds: dict | None = None,
+               collect=None):
+    """Fork a child that jails itself and runs ``body(res_fd)``; collect its pipes.
+
+    ``extra_fds`` (name -> (parent end, jail end)): more pipe ends; the jail ends stay
+    open in the jail (``body`` finds them by closure) and are closed here after the fork.
+    ``collect(col, names, deadline)`` replaces the default collector loop (resident
+    jails serve many calls).  Returns (collector, cgroup stats, seconds)."""
     if not _single_threaded():
-        raise RuntimeError("run_snippet must be called from a single-threaded process "
+        raise RuntimeError("sandboxes must be started from a single-threaded process "
                            f"({threading.active_count()} Python threads, "
                            f"{len(os.listdir('/proc/self/task'))} OS threads)")
-    inputs_blob = codec.encode(dict(inputs or {}))  # data only in, like data only out
+    extra_fds = extra_fds or {}
     cgroup = SandboxCgroup.create(policy)
     pipes = {name: os.pipe() for name in ("out", "err", "res", "setup", "status")}
     fds = {f"{n}_w": w for n, (r, w) in pipes.items()}
@@ -225,16 +257,20 @@ def run_snippet(code: str, policy: SandboxPolicy | None = None,
             cgroup.remove()
         raise
     if pid == 0:
-        _child(code, inputs_blob, policy, cgroup, fds)  # never returns
+        for mine, _theirs in extra_fds.values():
+            os.close(mine)
+        _child(body, policy, cgroup, fds, [j for _p, j in extra_fds.values()])
     for r, w in pipes.values():
         os.close(w)
+    for _mine, theirs in extra_fds.values():
+        os.close(theirs)
     os.close(fds["devnull"])
     names = {pipes["out"][0]: "stdout", pipes["err"][0]: "stderr",
              pipes["res"][0]: "result", pipes["setup"][0]: "setup",
              pipes["status"][0]: "status"}
     col = _Collector(pid, policy, cgroup)
     try:
-        _collect(col, names, start + policy.wall_seconds)
+        (collect or _collect)(col, names, start + policy.wall_seconds)
     finally:
         _reap(pid, col)
         stats = cgroup.stats() if cgroup is not None else {}
@@ -245,8 +281,7 @@ def run_snippet(code: str, policy: SandboxPolicy | None = None,
                 os.close(fd)
             except OSError:
                 pass
-    duration = time.monotonic() - start
-    return _result(col, stats, policy, duration)
+    return col, stats, time.monotonic() - start
 
 
 def _collect(col: _Collector, names: dict[int, str], deadline: float) -> None:
@@ -300,7 +335,8 @@ def _reap(pid: int, col: _Collector) -> None:
         pass
 
 
-def _result(col: _Collector, stats: dict, policy: SandboxPolicy, duration: float):
+def exit_status(col: _Collector, stats: dict) -> tuple[int, int | None, dict]:
+    """(exit code, killing signal or None, details) from the keeper's status report."""
     setup = bytes(col.bufs.get("setup", b""))
     if not setup.startswith(_SETUP_OK) and col.kill_reason != "wall_time":
         raise SandboxError("sandbox jail setup failed: "
@@ -315,6 +351,31 @@ def _result(col: _Collector, stats: dict, policy: SandboxPolicy, duration: float
         details.update(cpu_seconds=(utime + stime) / 1e6, maxrss_kib=maxrss)
     else:  # the keeper was killed (by us): the snippet died by SIGKILL
         exit_code = -signal.SIGKILL
+    return exit_code, signum, details
+
+
+def classify(col: _Collector, stats: dict, policy: SandboxPolicy, exit_code: int,
+             signum: int | None, details: dict, error_type: str | None) -> str | None:
+    """The limit or rule that ended the sandbox, or None when it ended on its own."""
+    failed = exit_code != 0 or col.kill_reason is not None
+    if col.kill_reason == "output":
+        return "output"
+    if stats.get("oom_kill", 0) > 0 or error_type == "MemoryError":
+        return "memory"
+    if failed and stats.get("pids_max", 0) > 0:
+        return "processes"
+    if signum == signal.SIGXCPU or (signum == signal.SIGKILL and col.kill_reason is None
+                                    and details.get("cpu_seconds", 0) >= policy.cpu_seconds - 0.05):
+        return "cpu_time"
+    if col.kill_reason == "wall_time":
+        return "wall_time"
+    if signum == signal.SIGSYS:
+        return "seccomp"
+    return None
+
+
+def _result(col: _Collector, stats: dict, policy: SandboxPolicy, duration: float):
+    exit_code, signum, details = exit_status(col, stats)
     message: dict = {}
     raw = bytes(col.bufs.get("result", b""))
     if raw and col.kill_reason != "output":
@@ -324,25 +385,10 @@ def _result(col: _Collector, stats: dict, policy: SandboxPolicy, duration: float
                 message = decoded
         except codec.DecodeError as e:
             details["result_error"] = str(e)
-    stderr = bytes(col.bufs.get("stderr", b"")).decode("utf-8", "replace")
-    error_type = message.get("error_type")
-    failed = exit_code != 0 or col.kill_reason is not None
-    if col.kill_reason == "output":
-        violation = "output"
-    elif stats.get("oom_kill", 0) > 0 or error_type == "MemoryError":
-        violation = "memory"
-    elif failed and stats.get("pids_max", 0) > 0:
-        violation = "processes"
-    elif signum == signal.SIGXCPU or (signum == signal.SIGKILL and col.kill_reason is None
-                                      and details.get("cpu_seconds", 0) >= policy.cpu_seconds - 0.05):
-        violation = "cpu_time"
-    elif col.kill_reason == "wall_time":
-        violation = "wall_time"
-    elif signum == signal.SIGSYS:
-        violation = "seccomp"
-    else:
-        violation = None
+    violation = classify(col, stats, policy, exit_code, signum, details,
+                         message.get("error_type"))
     return SandboxResult(
         stdout=bytes(col.bufs.get("stdout", b"")).decode("utf-8", "replace"),
-        stderr=stderr, exit_code=exit_code, value=message.get("value"),
+        stderr=bytes(col.bufs.get("stderr", b"")).decode("utf-8", "replace"),
+        exit_code=exit_code, value=message.get("value"),
         violation=violation, duration=duration, details=details)

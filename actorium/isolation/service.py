@@ -10,13 +10,20 @@ fork of this process, so its memory is what a sandbox could read).
 Protocol (raylet <-> this process, over a SOCK_SEQPACKET socketpair, msgpack maps):
     -> {"op": "run", "id": n, "code": str, "policy": {plain SandboxPolicy fields},
         "inputs": codec bytes or None}
+    -> {"op": "call", "id": n, "payload": pickled (fn bytes, args, kwargs), "policy": {...}}
     <- {"op": "result", "id": n, "ok": True,
         "result": {stdout, stderr, exit_code, value: codec bytes, violation, duration,
-                   details}}
-    <- {"op": "result", "id": n, "ok": False, "error": str}   (machinery failure)
-A message larger than one packet is split into packets: each packet is one flag byte
-(``b"M"`` more follows, ``b"E"`` end of message) plus a chunk (see ``pack_frames`` and
-``FrameReader``); the two directions never interleave messages.
+                   details [, error]}}
+    <- {"op": "result", "id": n, "ok": False, "error": str [, "cancelled": True]}
+    -> {"op": "cancel", "id": n}              (a run or call: its sandbox is killed)
+Resident jails (sandboxed actors, ``resident``): one handler each, talking to us over
+its own socketpair; we route by sandbox id ``sid``:
+    -> {"op": "open", "sid": s, "payload": pickled (class bytes, args, kwargs), "policy"}
+    -> {"op": "rcall", "sid": s, "id": n, "payload": ...}   -> {"op": "close", "sid": s}
+    <- "opened" / "result" / "closed" messages of ``resident``, each carrying its sid
+The zygote never unpickles anything: payloads are opaque to it and unpickled only
+inside the jail they are meant for.
+Messages are framed as described in ``actorium.isolation.channel``.
 
 Invariants
 ----------
@@ -43,89 +50,33 @@ import time
 
 import msgpack
 
-CHUNK = 60000           # payload bytes per packet (well under the socket buffer)
-RECV_SIZE = 1 << 17     # >= CHUNK + 1: a SEQPACKET recv truncates shorter buffers
+from .channel import (RECV_SIZE, STOP_GRACE, FrameReader, pack_frames, policy_from_dict,
+                      send_blocking)
+
 MAX_CONCURRENT = 32
 PR_SET_CHILD_SUBREAPER = 36
-STOP_GRACE = 2.0        # seconds handlers get to clean up after SIGTERM at shutdown
-_ENV_KEEP = ("PYTHONPATH",)  # needed to import actorium from a source checkout
-
-
-# ---------------------------------------------------------------- framing
-
-def pack_frames(msg) -> list[bytes]:
-    data = msgpack.packb(msg, use_bin_type=True)
-    chunks = [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)] or [b""]
-    return [b"M" + c for c in chunks[:-1]] + [b"E" + chunks[-1]]
-
-
-class FrameReader:
-    """Reassembles messages from packets; ``feed(packet)`` returns a message or None."""
-
-    def __init__(self, max_bytes: int = 256 << 20):
-        self.buf = bytearray()
-        self.max_bytes = max_bytes
-
-    def feed(self, packet: bytes):
-        if not packet or packet[:1] not in (b"M", b"E"):
-            raise ValueError("bad sandbox frame")
-        self.buf += packet[1:]
-        if len(self.buf) > self.max_bytes:
-            raise ValueError("sandbox message too large")
-        if packet[:1] == b"M":
-            return None
-        data, self.buf = bytes(self.buf), bytearray()
-        return msgpack.unpackb(data, raw=False, strict_map_key=False)
-
-
-def send_blocking(sock: socket.socket, msg) -> None:
-    """Send a whole message on a blocking socket (the raylet's side)."""
-    for frame in pack_frames(msg):
-        sock.send(frame)
-
-
-# ---------------------------------------------------------------- node side
-
-def start(log_path: str) -> tuple[int, socket.socket]:
-    """Fork + exec the sandbox zygote; return (pid, the raylet's end of the channel).
-
-    Call from the node process while it is still single-threaded and before ZeroMQ/LMDB.
-    """
-    parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    from .jail import ENV_ALLOWLIST
-    env = dict(ENV_ALLOWLIST)
-    env.update({k: os.environ[k] for k in _ENV_KEEP if k in os.environ})
-    # keep BLAS (should numpy ever be imported here) from starting threads
-    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    argv = [sys.executable, "-m", "actorium.isolation.service", str(child_sock.fileno())]
-    pid = os.fork()
-    if pid == 0:
-        try:
-            parent_sock.close()
-            from actorium.raylet.zygote import die_with_parent
-            die_with_parent()
-            fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            os.dup2(fd, 1)
-            os.dup2(fd, 2)
-            os.close(fd)
-            keep = child_sock.fileno()
-            os.set_inheritable(keep, True)
-            os.closerange(3, keep)
-            os.closerange(keep + 1, 1 << 16)
-            os.execve(sys.executable, argv, env)
-        finally:
-            os._exit(127)
-    child_sock.close()
-    return pid, parent_sock
-
 
 # ---------------------------------------------------------------- the zygote
 
 class _Run:
-    __slots__ = ("id", "pid", "fd", "buf")
+    __slots__ = ("id", "pid", "fd", "buf", "cancelled")
 
     def __init__(self, id_, pid, fd):
         self.id, self.pid, self.fd, self.buf = id_, pid, fd, bytearray()
+        self.cancelled = False
+
+
+class _Resident:
+    """The zygote's end of one resident jail's handler."""
+    __slots__ = ("sid", "pid", "sock", "reader", "closed_seen")
+
+    def __init__(self, sid, pid, sock):
+        self.sid, self.pid, self.sock = sid, pid, sock
+        self.reader = FrameReader()
+        self.closed_seen = False
+
+
+MAX_RESIDENTS = 800  # select() in this loop: keep well under FD_SETSIZE
 
 
 def serve(sock: socket.socket) -> None:
@@ -147,6 +98,8 @@ def serve(sock: socket.socket) -> None:
     runs: dict[int, _Run] = {}                        # pipe read fd -> run
     by_pid: dict[int, _Run] = {}
     finished: dict[int, int] = {}                     # pid -> status, pipe still open
+    residents: dict[int, _Resident] = {}              # socket fd -> resident handler
+    by_sid: dict = {}
     closed = False
     stopping_since = 0.0
 
@@ -158,12 +111,94 @@ def serve(sock: socket.socket) -> None:
             res = msgpack.unpackb(bytes(run.buf), raw=False) if run.buf else None
         except Exception:
             res = None
-        if not isinstance(res, dict):
+        if run.cancelled:
+            res = {"ok": False, "error": "cancelled", "cancelled": True}
+        elif not isinstance(res, dict):
             why = f"handler {_describe(status)}" if status is not None else "no report"
             res = {"ok": False, "error": f"sandbox handler failed without a result ({why})"}
         reply({"op": "result", "id": run.id, **res})
 
-    while not closed or runs:
+    def open_resident(req) -> None:
+        if len(residents) >= MAX_RESIDENTS:
+            reply({"op": "opened", "sid": req.get("sid"), "ok": False, "violation": None,
+                   "error": {"type": "SandboxError", "module": "actorium", "traceback": "",
+                             "message": f"this node already runs {MAX_RESIDENTS} "
+                                        f"sandboxed actors"}})
+            reply({"op": "closed", "sid": req.get("sid"), "violation": None, "exit_code": -1})
+            return
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            mine.close()
+            _resident_handler(req, theirs, [sock.fileno(), wake_r, wake_w] + list(runs)
+                              + list(residents))
+        theirs.close()
+        mine.setblocking(False)
+        res = _Resident(req.get("sid"), pid, mine)
+        residents[mine.fileno()] = res
+        by_sid[res.sid] = res
+
+    def route(msg) -> None:
+        op = msg.get("op")
+        if op in ("run", "call"):
+            queued.append(msg)
+        elif op in ("rcall", "close"):
+            res = by_sid.get(msg.get("sid"))
+            if res is None:
+                if op == "rcall":
+                    reply({"op": "result", "sid": msg.get("sid"), "id": msg.get("id"),
+                           "ok": False, "error": "no such sandboxed actor on this node"})
+                return
+            try:
+                send_blocking(res.sock, {**msg, "op": "call" if op == "rcall" else "close"})
+            except OSError:
+                pass  # its handler is gone; its socket's EOF reports "closed"
+        elif op == "open":
+            open_resident(msg)
+        elif op == "cancel":
+            cancel(msg.get("id"))
+
+    def cancel(run_id) -> None:
+        for req in list(queued):
+            if req.get("id") == run_id:
+                queued.remove(req)
+                reply({"op": "result", "id": run_id, "ok": False, "error": "cancelled",
+                       "cancelled": True})
+                return
+        for run in runs.values():
+            if run.id == run_id and not run.cancelled:
+                run.cancelled = True
+                try:
+                    os.kill(run.pid, signal.SIGTERM)  # run_snippet cleans up its sandbox
+                except ProcessLookupError:
+                    pass
+
+    def on_resident(res: _Resident) -> None:
+        while True:
+            try:
+                packet = res.sock.recv(RECV_SIZE)
+            except BlockingIOError:
+                return
+            except OSError:
+                packet = b""
+            if packet:
+                try:
+                    msg = res.reader.feed(packet)
+                except ValueError:
+                    packet = b""
+                else:
+                    if msg is not None:
+                        res.closed_seen |= msg.get("op") == "closed"
+                        reply({**msg, "sid": res.sid})
+                    continue
+            del residents[res.sock.fileno()]
+            by_sid.pop(res.sid, None)
+            res.sock.close()
+            if not res.closed_seen:
+                reply({"op": "closed", "sid": res.sid, "violation": None, "exit_code": -1})
+            return
+
+    while not closed or runs or residents:
         while queued and len(runs) < MAX_CONCURRENT:
             req = queued.popleft()
             rfd, wfd = os.pipe2(os.O_CLOEXEC)
@@ -174,7 +209,7 @@ def serve(sock: socket.socket) -> None:
             run = _Run(req.get("id"), pid, rfd)
             runs[rfd] = run
             by_pid[pid] = run
-        rlist = [wake_r] + list(runs) + ([] if closed else [sock])
+        rlist = [wake_r] + list(runs) + list(residents) + ([] if closed else [sock])
         wlist = [sock] if outq and not closed else []
         try:
             readable, writable, _ = select.select(rlist, wlist, [], 1.0)
@@ -200,6 +235,9 @@ def serve(sock: socket.socket) -> None:
                 else:
                     finish(run, status)
         for fd in readable:
+            if fd in residents:
+                on_resident(residents[fd])
+                continue
             run = runs.get(fd)
             if run is None:
                 continue
@@ -228,16 +266,19 @@ def serve(sock: socket.socket) -> None:
                     print(f"sandbox zygote: dropped bad frame: {exc}", file=sys.stderr)
                     reader = FrameReader()
                     continue
-                if msg is not None and msg.get("op") == "run":
-                    queued.append(msg)
+                if msg is not None:
+                    route(msg)
         if closed and not stopping_since:
             # SIGTERM lets each handler's run_snippet kill its sandbox and remove its
             # cgroup; SIGKILL after a grace period (parent-death signals do the rest)
             stopping_since = time.monotonic()
             _signal_all(by_pid, signal.SIGTERM)
+            for res in residents.values():
+                _signal_all({res.pid: None}, signal.SIGTERM)
             queued.clear()
         elif stopping_since and time.monotonic() > stopping_since + STOP_GRACE:
             _signal_all(by_pid, signal.SIGKILL)
+            _signal_all({r.pid: None for r in residents.values()}, signal.SIGKILL)
         while outq and not closed:
             try:
                 sock.send(outq[0])
@@ -269,49 +310,57 @@ def _signal_all(by_pid: dict, sig: int) -> None:
             pass
 
 
-def stop(pid: int, sock: socket.socket, timeout: float = STOP_GRACE + 1.0) -> None:
-    """Node shutdown: close the channel, let the zygote end its sandboxes, then kill it."""
-    try:
-        sock.close()
-    except OSError:
-        pass
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def _handler_setup(close_fds: list) -> None:
+    """First steps of every handler child (forked from the zygote loop)."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # unwinds run_jailed's cleanup
+    for fd in close_fds:
         try:
-            if os.waitpid(pid, os.WNOHANG)[0]:
-                return
-        except ChildProcessError:
-            return
-        time.sleep(0.02)
+            os.close(fd)
+        except OSError:
+            pass
+    from actorium.raylet.zygote import die_with_parent
+    die_with_parent()
+    # a sandbox's keeper killed from here orphans the sandbox's init: it must come
+    # back to us to be reaped, not to whatever pid 1 is (which may never reap it)
+    _subreaper()
+
+
+def _resident_handler(req: dict, sock: socket.socket, close_fds: list) -> None:
+    """In a forked handler child: serve one resident jail (a sandboxed actor), exit."""
+    code = 0
     try:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
+        _handler_setup(close_fds)
+        from .resident import serve as serve_resident
+        serve_resident(req, sock)
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+        code = 1
+    finally:
+        _reap_orphans(2.0)
+        os._exit(code)
 
 
 def _handler(req: dict, wfd: int, close_fds: list) -> None:
-    """In a forked handler child: run the snippet jailed, write the report, exit."""
+    """In a forked handler child: run the snippet or call jailed, write the report, exit."""
     code = 0
     try:
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)  # unwinds run_snippet's cleanup
-        for fd in close_fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        from actorium.raylet.zygote import die_with_parent
-        die_with_parent()
-        # a sandbox's keeper killed from here orphans the sandbox's init: it must come
-        # back to us to be reaped, not to whatever pid 1 is (which may never reap it)
-        _subreaper()
+        _handler_setup(close_fds)
         from . import codec
-        from .policy import SandboxPolicy
+        from .calls import run_call
         from .runner import run_snippet
         try:
             policy = policy_from_dict(req.get("policy") or {})
+            if req.get("op") == "call":
+                r = run_call(req["payload"], policy)
+                r["details"] = _plain(r["details"])
+                out = {"ok": True, "result": r}
+                data = memoryview(msgpack.packb(out, use_bin_type=True))
+                while data:
+                    data = data[os.write(wfd, data):]
+                return
             blob = req.get("inputs")
             inputs = codec.decode(blob) if blob else {}
             if not isinstance(inputs, dict):
@@ -363,28 +412,6 @@ def _exit_on_sigterm(signum, frame):
     raise SystemExit(143)
 
 
-def policy_to_dict(policy) -> dict:
-    """A SandboxPolicy as plain msgpack-able fields."""
-    from dataclasses import fields
-    out = {}
-    for f in fields(policy):
-        v = getattr(policy, f.name)
-        if f.name in ("files", "env"):
-            v = dict(v)
-        elif f.name == "allowed_paths":
-            v = list(v)
-        out[f.name] = v
-    return out
-
-
-def policy_from_dict(d: dict):
-    from .policy import SandboxPolicy
-    d = dict(d)
-    if "allowed_paths" in d:
-        d["allowed_paths"] = tuple(d["allowed_paths"])
-    return SandboxPolicy(**d)
-
-
 def _plain(details: dict) -> dict:
     return {str(k): v for k, v in details.items()
             if isinstance(v, (int, float, str, bool)) or v is None}
@@ -400,7 +427,8 @@ def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     fd = int(argv[0])
     # warm imports: every sandbox starts as a fork of this process
-    from . import codec, jail, policy, runner  # noqa: F401
+    from . import calls, codec, jail, policy, resident, runner  # noqa: F401
+    import cloudpickle  # noqa: F401  (unpickling a call's payload in the jail needs it)
     sock = socket.socket(fileno=fd)
     serve(sock)
 

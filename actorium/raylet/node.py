@@ -60,9 +60,9 @@ def main(argv=None) -> None:
         zygote.serve(child_sock, log_dir)
     child_sock.close()
     # The sandbox zygote (fork + exec of a clean interpreter: it holds nothing of ours).
-    from actorium.isolation import service as sandbox_service
-    sandbox_pid, sandbox_sock = sandbox_service.start(
-        os.path.join(log_dir, f"sandbox-zygote-{node_id}.log"))
+    from actorium.isolation import channel as sandbox_channel
+    sandbox_log = os.path.join(log_dir, f"sandbox-zygote-{node_id}.log")
+    sandbox_pid, sandbox_sock = sandbox_channel.start(sandbox_log)
 
     gcs_addr = args.gcs_address
     gcs_tcp = args.gcs_address
@@ -95,10 +95,13 @@ def main(argv=None) -> None:
     if args.num_gpus:
         total["GPU"] = float(args.num_gpus)
     total.update({k: float(v) for k, v in json.loads(args.resources).items()})
+    from actorium.raylet.sandbox_relay import SandboxRelay
+    relay = SandboxRelay(sandbox_sock, sandbox_pid, sandbox_log, None)
     raylet = Raylet(node_id=node_id, session_dir=session, gcs_addr=gcs_addr, total=total,
                     store=store, zygote_sock=parent_sock, prestart=max(1, int(args.num_cpus)),
-                    driver_pid=args.driver_pid, sandbox_sock=sandbox_sock,
+                    driver_pid=args.driver_pid, sandbox=relay,
                     host=args.host if args.tcp else "", head=args.head)
+    relay.reply = raylet._reply
     raylet.worker_config.update({"store_capacity": capacity, "spill_dir": spill_dir})
     signal.signal(signal.SIGTERM, lambda *_: setattr(raylet, "stopping", True))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -123,7 +126,7 @@ def main(argv=None) -> None:
         if gcs_pid:
             _stop(gcs_pid)
         _stop(zygote_pid)
-        sandbox_service.stop(sandbox_pid, sandbox_sock)
+        relay.stop()
         store.close()
         ObjectStore.destroy(store_root, spill_dir)
         _remove_empty_parents(store_root)

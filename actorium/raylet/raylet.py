@@ -70,7 +70,7 @@ class LeaseRequest:
 class Raylet:
     def __init__(self, *, node_id: str, session_dir: str, gcs_addr: str, total: dict,
                  store, zygote_sock: socket.socket, prestart: int, driver_pid: int = 0,
-                 sandbox_sock: socket.socket | None = None, host: str = "", head: bool = False):
+                 sandbox=None, host: str = "", head: bool = False):
         self.node_id = node_id
         self.session_dir = session_dir
         self.gcs_addr = gcs_addr
@@ -98,10 +98,7 @@ class Raylet:
         self.next_lease = int.from_bytes(os.urandom(3), "big") << 32
         self.reclaimed: set[int] = set()
         self.stopping = False
-        self.sandbox = sandbox_sock  # the sandbox zygote (actorium.isolation.service)
-        self.sandbox_reader = None
-        self.sandbox_pending: dict[int, tuple] = {}  # run id -> (identity, req_id)
-        self.next_sandbox = 1
+        self.sandbox = sandbox  # SandboxRelay (actorium.raylet.sandbox_relay)
         self.worker_config = {
             "session_dir": session_dir, "node_id": node_id, "raylet_addr": self.addr,
             "gcs_addr": gcs_addr, "store_root": store.root if store else "", "host": host,
@@ -134,13 +131,16 @@ class Raylet:
         poller.register(self.gcs, zmq.POLLIN)
         poller.register(self.zygote.fileno(), zmq.POLLIN)
         sandbox_fd = -1
-        if self.sandbox is not None:
-            sandbox_fd = self.sandbox.fileno()
-            poller.register(sandbox_fd, zmq.POLLIN)
         handlers = self._handlers()
         next_check = time.monotonic() + 0.5
         next_beat = time.monotonic() + HEARTBEAT_PERIOD
         while not self.stopping:
+            if self.sandbox.fileno() != sandbox_fd:  # lost, or restarted on demand
+                if sandbox_fd >= 0:
+                    poller.unregister(sandbox_fd)
+                sandbox_fd = self.sandbox.fileno()
+                if sandbox_fd >= 0:
+                    poller.register(sandbox_fd, zmq.POLLIN)
             timeout = max(0, int((min(next_check, next_beat) - time.monotonic()) * 1000) + 1)
             if self.reclaim_due:
                 timeout = max(0, min(timeout, int((self.reclaim_due - time.monotonic()) * 1000) + 1))
@@ -150,10 +150,7 @@ class Raylet:
                 elif sock is self.gcs:
                     self._drain_gcs(handlers)
                 elif sock == sandbox_fd:
-                    self._on_sandbox()
-                    if self.sandbox is None:  # lost; the node keeps serving other work
-                        poller.unregister(sandbox_fd)
-                        sandbox_fd = -1
+                    self.sandbox.readable()
                 else:
                     self._on_zygote()
             now = time.monotonic()
@@ -177,7 +174,10 @@ class Raylet:
             p.LogBatch: self.on_log, p.StartActor: self.on_start_actor,
             p.KillWorker: self.on_kill_worker, p.NodeStats: self.on_stats,
             p.ShutdownNode: self.on_shutdown, p.Ping: self.on_ping,
-            p.RunSandbox: self.on_run_sandbox, p.ClusterView: self.on_cluster_view,
+            p.RunSandbox: self.sandbox.on_run, p.CancelSandbox: self.sandbox.on_cancel,
+            p.SandboxOpen: self.sandbox.on_open, p.SandboxCall: self.sandbox.on_call,
+            p.SandboxClose: self.sandbox.on_close,
+            p.ClusterView: self.on_cluster_view,
             p.NodeUpdate: self.on_node_update, p.PullObject: self.puller.on_pull,
             p.FetchChunk: self.puller.on_fetch,
             p.ObjectChunk: lambda _identity, msg: self.puller.on_chunk(msg, None),
@@ -268,6 +268,7 @@ class Raylet:
                 self._kill(w)
 
     def _worker_exited(self, w: Worker, reason: str) -> None:
+        self.sandbox.worker_gone(w.worker_id)
         if w.owner_addr:
             self._owner_gone(w.owner_addr)
         previous = w.state
@@ -462,65 +463,6 @@ class Raylet:
                 os.kill(w.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-
-    # -- sandboxes --------------------------------------------------------------
-    def on_run_sandbox(self, identity, msg) -> None:
-        from actorium.isolation import service
-        if self.sandbox is None:
-            self._reply(identity, msg.req_id, "this node has no sandbox zygote", ok=False)
-            return
-        run_id = self.next_sandbox
-        self.next_sandbox += 1
-        self.sandbox_pending[run_id] = (identity, msg.req_id)
-        try:
-            service.send_blocking(self.sandbox, {
-                "op": "run", "id": run_id, "code": msg.code, "policy": msg.policy,
-                "inputs": msg.inputs or None})
-        except OSError as exc:
-            self.sandbox_pending.pop(run_id, None)
-            self._reply(identity, msg.req_id, f"sandbox zygote unreachable: {exc}", ok=False)
-
-    def _on_sandbox(self) -> None:
-        from actorium.isolation import service
-        if self.sandbox_reader is None:
-            self.sandbox_reader = service.FrameReader()
-        while True:
-            try:
-                packet = self.sandbox.recv(service.RECV_SIZE, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                return
-            except OSError:
-                packet = b""
-            if not packet:
-                self._sandbox_lost()
-                return
-            try:
-                msg = self.sandbox_reader.feed(packet)
-            except Exception as exc:
-                print(f"raylet: bad frame from the sandbox zygote: {exc}", file=sys.stderr)
-                self._sandbox_lost()
-                return
-            if msg is None or msg.get("op") != "result":
-                continue
-            waiter = self.sandbox_pending.pop(msg.get("id"), None)
-            if waiter is None:
-                continue
-            if msg.get("ok"):
-                self._reply(waiter[0], waiter[1], msg.get("result"))
-            else:
-                self._reply(waiter[0], waiter[1], str(msg.get("error")), ok=False)
-
-    def _sandbox_lost(self) -> None:
-        print("raylet: the sandbox zygote exited; sandboxes are unavailable on this node",
-              file=sys.stderr)
-        sock, self.sandbox = self.sandbox, None
-        try:
-            sock.close()
-        except OSError:
-            pass
-        for identity, req_id in self.sandbox_pending.values():
-            self._reply(identity, req_id, "the sandbox zygote exited", ok=False)
-        self.sandbox_pending.clear()
 
     # -- objects, logs, status --------------------------------------------------
     def on_free(self, identity, msg) -> None:

@@ -160,6 +160,19 @@ def test_sandbox_from_inside_a_task(cluster):
     assert actorium.get(nested.remote(), timeout=60) == 7
 
 
+def test_sandbox_zygote_is_restarted_after_it_dies(cluster):
+    zygotes = [p for p in _node_processes()
+               if "actorium.isolation.service" in " ".join(p.info["cmdline"] or [])]
+    assert len(zygotes) == 1
+    zygotes[0].kill()
+    zygotes[0].wait(10)
+    r = actorium.get(actorium.sandbox.run("1 + 1", timeout=5), timeout=30)
+    assert r.value == 2 and r.exit_code == 0
+    restarted = [p for p in _node_processes()
+                 if "actorium.isolation.service" in " ".join(p.info["cmdline"] or [])]
+    assert len(restarted) == 1 and restarted[0].pid != zygotes[0].pid
+
+
 def test_no_process_left_after_shutdown(cluster):
     # runs last in this module (pytest keeps file order): ends the module's cluster,
     # with a sandbox still running, and checks that everything is gone
@@ -176,3 +189,4 @@ def test_no_process_left_after_shutdown(cluster):
     assert _node_processes() == []
     assert _sandbox_processes() == []
     assert _sandbox_cgroups() == []
+

@@ -37,7 +37,3 @@ def make_cluster():
             assert not os.path.exists(launcher.session_store_dir(c.session_dir)), \
                 "a /dev/shm store survived shutdown"
 
-
-@actorium.remote(num_cpus=0)
-def node_of():
-    return actorium.get_runtime_context().get_node_id()

@@ -10,7 +10,7 @@ import pytest
 import actorium
 from actorium.exceptions import ActorDiedError, ObjectLostError, OwnerDiedError
 from actorium.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-from conftest import node_of
+from mn_helpers import node_of
 from tests_helpers import wait_until
 
 

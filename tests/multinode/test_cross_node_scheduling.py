@@ -9,7 +9,7 @@ import pytest
 import actorium
 from actorium.exceptions import TaskUnschedulableError
 from actorium.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-from conftest import node_of
+from mn_helpers import node_of
 
 
 @actorium.remote

@@ -34,7 +34,7 @@ def test_non_head_nodes_listen_on_tcp(make_cluster):
 
 def test_runtime_context_node_id_is_the_node_handle_id(make_cluster):
     from actorium.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-    from conftest import node_of
+    from mn_helpers import node_of
     c = make_cluster()
     n2 = c.add_node(num_cpus=1)
     strategy = NodeAffinitySchedulingStrategy(n2.node_id, soft=False)
