@@ -2,6 +2,7 @@
 
     actorium start --head [--port N] [--host H] [--num-cpus N] [--num-gpus N]
                           [--resources JSON] [--object-store-memory BYTES]
+    actorium start --address HEAD_HOST:PORT [--host H] [--num-cpus N] [--resources JSON]
     actorium status [--address host:port]
     actorium list nodes|actors [--address host:port]
     actorium stop
@@ -190,9 +191,9 @@ def _port_free(host: str, port: int) -> bool:
 
 
 def cmd_start(args) -> int:
-    if not args.head:
-        raise CliError("only 'actorium start --head' is supported: this runtime runs one "
-                       "node per machine")
+    if args.head == bool(args.address):
+        raise CliError("give either --head (start a new cluster) or --address HOST:PORT "
+                       "(join this machine to a running head)")
     if args.num_cpus is not None and args.num_cpus < 0:
         raise CliError("--num-cpus must be >= 0")
     if args.num_gpus is not None and args.num_gpus < 0:
@@ -202,6 +203,8 @@ def cmd_start(args) -> int:
     if not 0 <= args.port <= 65535:
         raise CliError(f"--port must be between 0 and 65535, got {args.port}")
     resources = _parse_resources(args.resources)
+    if args.address:
+        return _start_joining(args, resources)
 
     current = launcher.read_current()
     if current is not None:
@@ -229,7 +232,7 @@ def cmd_start(args) -> int:
         proc, info = launcher.start_node(
             session_dir, head=True, num_cpus=num_cpus, num_gpus=args.num_gpus or 0,
             resources=resources, port=port, host=args.host, driver_pid=0,
-            object_store_memory=args.object_store_memory or 0)
+            object_store_memory=args.object_store_memory or 0, tcp=True)
     except RuntimeError as exc:
         launcher.cleanup_session(session_dir)
         tail = [ln for ln in str(exc).splitlines()[1:] if ln.strip()]
@@ -255,6 +258,35 @@ def cmd_start(args) -> int:
     print(f"    # or: actorium.init(address=\"{address}\")")
     print("To see the cluster:  actorium status")
     print("To stop it:          actorium stop")
+    return 0
+
+
+def _start_joining(args, resources: dict) -> int:
+    """A node of this machine joins the head at ``--address``."""
+    gcs = _tcp(args.address)
+    if not _ping(gcs):
+        raise CliError(f"no actorium head answered at {_plain(gcs)} within {PING_TIMEOUT:g}s")
+    host = args.host if args.host_given else transport.local_ip_towards(
+        _plain(gcs).rsplit(":", 1)[0])
+    session_dir = launcher.new_session_dir()
+    num_cpus = args.num_cpus if args.num_cpus is not None else (os.cpu_count() or 1)
+    try:
+        proc, info = launcher.start_node(
+            session_dir, head=False, num_cpus=num_cpus, num_gpus=args.num_gpus or 0,
+            resources=resources, gcs_address=gcs, host=host, tcp=True,
+            object_store_memory=args.object_store_memory or 0)
+    except RuntimeError as exc:
+        launcher.cleanup_session(session_dir)
+        tail = [ln for ln in str(exc).splitlines()[1:] if ln.strip()]
+        raise CliError(f"the node failed to join {_plain(gcs)}"
+                       + (f": {tail[-1].strip()}" if tail else "")) from None
+    proc.returncode = 0
+    launcher.record_joined({"node_id": info["node_id"], "pid": info["pid"],
+                            "session_dir": session_dir, "gcs_tcp": gcs,
+                            "raylet_addr": info["raylet_addr"]})
+    print(f"Started actorium node {info['node_id']} (pid {info['pid']}) on {host}, joined "
+          f"to the head at {_plain(gcs)}")
+    print("To stop it: actorium stop")
     return 0
 
 
@@ -353,9 +385,16 @@ def cmd_list(args) -> int:
 
 # -- stop --------------------------------------------------------------------------
 def cmd_stop(args) -> int:
+    joined = launcher.joined_nodes()
+    for record in joined:
+        launcher.stop_joined(record)
+        print(f"Stopped actorium node {record['node_id']} (joined to "
+              f"{_plain(record.get('gcs_tcp', '?'))}).")
     current = launcher.read_current()
     if current is None:
-        print(f"No running actorium cluster found (nothing recorded in {launcher.CURRENT}).")
+        if not joined:
+            print(f"No running actorium cluster found (nothing recorded in "
+                  f"{launcher.CURRENT}).")
         return 0
     session_dir = current.get("session_dir", "")
     head_pid = int(current.get("pid", 0) or 0)
@@ -378,7 +417,7 @@ def cmd_stop(args) -> int:
     nodes.sort(key=lambda n: n.get("pid") == head_pid)
     for n in nodes:
         addr = n.get("raylet_addr", "")
-        if addr.startswith("ipc://") and os.path.exists(addr[6:]):
+        if addr.startswith("tcp://") or addr.startswith("ipc://") and os.path.exists(addr[6:]):
             try:
                 _rpc(addr, protocol.ShutdownNode(transport.next_req_id()), timeout=2,
                      what="a raylet")
@@ -414,10 +453,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("start", help="start a head node that keeps running after this "
                                      "command exits")
-    s.add_argument("--head", action="store_true", help="start the head node (required)")
+    s.add_argument("--head", action="store_true", help="start a head node (a new cluster)")
+    s.add_argument("--address", default=None,
+                   help="HOST:PORT of a running head: start a node that joins it")
     s.add_argument("--port", type=int, default=DEFAULT_PORT,
                    help=f"gcs TCP port (default {DEFAULT_PORT}; 0 picks a free port)")
-    s.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    s.add_argument("--host", default=None, help="address to listen on (default: "
+                   "127.0.0.1 for a head, the interface towards the head for a node)")
     s.add_argument("--num-cpus", type=float, default=None, help="CPUs (default: all)")
     s.add_argument("--num-gpus", type=float, default=None, help="GPUs (default 0)")
     s.add_argument("--resources", default=None, help="custom resources as JSON, "
@@ -450,6 +492,9 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    if getattr(args, "command", "") == "start":
+        args.host_given = args.host is not None
+        args.host = args.host or "127.0.0.1"
     try:
         return args.func(args) or 0
     except CliError as exc:

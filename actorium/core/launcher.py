@@ -20,6 +20,7 @@ import uuid
 
 ROOT = os.environ.get("ACTORIUM_TMPDIR", "/tmp/actorium-sessions")
 CURRENT = os.path.join(ROOT, "current_cluster")
+JOINED = os.path.join(ROOT, "joined")  # one record per node this machine joined to a head
 
 
 def new_session_dir() -> str:
@@ -200,3 +201,50 @@ def cleanup_session(session_dir: str) -> None:
         pass
     remove_session(session_dir, roots)
     shutil.rmtree(shm, ignore_errors=True)
+
+
+# -- nodes joined to a remote head (``actorium start --address``) ----------------------
+def record_joined(info: dict) -> None:
+    os.makedirs(JOINED, exist_ok=True)
+    path = os.path.join(JOINED, f"{info['node_id']}.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(info, f)
+    os.replace(path + ".tmp", path)
+
+
+def joined_nodes() -> list[dict]:
+    out = []
+    try:
+        names = sorted(os.listdir(JOINED))
+    except OSError:
+        return out
+    for name in names:
+        if name.endswith(".json"):
+            try:
+                with open(os.path.join(JOINED, name)) as f:
+                    out.append(json.load(f))
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+def stop_joined(record: dict, timeout: float = 10.0) -> bool:
+    """Stop a joined node (SIGTERM, then SIGKILL of its group) and remove its files;
+    True if it had to be killed."""
+    pid = int(record.get("pid") or 0)
+    forced = False
+    if pid_alive(pid, record.get("session_dir", "")):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        forced = not wait_pid_gone(pid, timeout, record.get("session_dir", ""))
+    if pid:
+        kill_group(pid)
+    if record.get("session_dir"):
+        cleanup_session(record["session_dir"])
+    try:
+        os.unlink(os.path.join(JOINED, f"{record['node_id']}.json"))
+    except OSError:
+        pass
+    return forced
