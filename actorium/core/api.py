@@ -11,7 +11,7 @@ import sys
 import threading
 import uuid
 
-from actorium.core import core_worker, launcher, protocol, transport
+from actorium.core import core_worker, launcher, protocol, reconnect, transport
 from actorium.core import options as opts
 from actorium.core.actor import ActorClass, ActorHandle, handle_from_info
 from actorium.core.object_ref import ObjectRef, ObjectRefGenerator
@@ -114,7 +114,7 @@ def _connect(address: str) -> dict:
     except TimeoutError:
         raise ConnectionError(f"Could not connect to an actorium cluster at {address!r}: "
                               f"nothing answered within 5s.") from None
-    info = _attach_local_node(nodes)
+    info = reconnect.attach_local_node(nodes)
     if info is None:
         raise ConnectionError(f"The cluster at {address!r} has no live node on this machine "
                               f"(a driver attaches to a node whose object store it can map).")
@@ -123,26 +123,6 @@ def _connect(address: str) -> dict:
         # A multi-node cluster: our own endpoint must be reachable from the other nodes.
         info["driver_host"] = transport.local_ip_towards(gcs[6:].rsplit(":", 1)[0])
     return info
-
-
-def _attach_local_node(nodes: list) -> dict | None:
-    """The node this driver uses: a live one whose object store is on this machine,
-    the head first. Its configuration comes from the node itself."""
-    local = [n for n in nodes if n["alive"] and os.path.isdir(n.get("store_root", ""))]
-    local.sort(key=lambda n: not n.get("head"))
-    for node in local:
-        try:
-            stats = transport.rpc(node["raylet_addr"], protocol.NodeStats(
-                transport.next_req_id()), timeout=5, what="a raylet")
-        except (TimeoutError, transport.RpcError):
-            continue
-        config = stats.get("config") or {}
-        return {"node_id": node["node_id"], "raylet_addr": node["raylet_addr"],
-                "store_root": node["store_root"], "session_dir": config.get("session_dir", ""),
-                "store_capacity": config.get("store_capacity", 0),
-                "spill_dir": config.get("spill_dir"), "host": config.get("host", ""),
-                "gcs_tcp": ""}
-    return None
 
 
 def _register_driver(worker) -> None:

@@ -20,7 +20,8 @@ import traceback
 import cloudpickle
 import zmq
 
-from actorium.core import object_ref, protocol, remote_objects, serialization, transport
+from actorium.core import (object_ref, protocol, reconnect, remote_objects, serialization,
+                           transport)
 from actorium.core.ids import new_put_id, new_worker_id
 from actorium.core.object_ref import ObjectRef
 from actorium.core.ownership import ReferenceTable
@@ -169,20 +170,21 @@ class CoreWorker:
             self.router = self._router
             self.raylet_sock = transport.connect_dealer(self.raylet_addr)
             self.gcs_sock = transport.connect_dealer(self.gcs_addr)
-            if self.host:  # other nodes exist: learn when one dies
-                self.gcs_sock.send(protocol.encode(protocol.SubscribeNodes()))
+            if self.host:  # other nodes exist: learn when one dies, notice a head restart
+                reconnect.start(self)
         except BaseException as exc:
             self._io_error = exc
             self._ready.set()
             return
-        poller = zmq.Poller()
+        poller = self._poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
         poller.register(self.raylet_sock, zmq.POLLIN)
         poller.register(self.gcs_sock, zmq.POLLIN)
         poller.register(self._wake_fd, zmq.POLLIN)
         self._ready.set()
-        router, raylet, gcs = self.router, self.raylet_sock, self.gcs_sock
+        router, gcs = self.router, self.gcs_sock
         while not self._stopping:
+            raylet = self.raylet_sock  # replaced when a driver re-attaches (reconnect.py)
             timeout = None
             if self._timers:
                 timeout = max(0, int((self._timers[0][0] - time.monotonic()) * 1000) + 1)
@@ -203,9 +205,24 @@ class CoreWorker:
             self._run_outbox()
             if self._timers:
                 self._run_timers()
-        for sock in (router, raylet, gcs):
+        for sock in (router, self.raylet_sock, gcs):
             sock.close(0)
         transport.close_thread_sockets()
+
+    def swap_raylet(self, info: dict) -> None:
+        """I/O thread: attach to another node's raylet (ours died). Its store replaces
+        ours; values that lived only in the old one are lost unless lineage rebuilds them."""
+        self._poller.unregister(self.raylet_sock)
+        self.raylet_sock.close(0)
+        self.raylet_addr, self.node_id = info["raylet_addr"], info["node_id"]
+        self.store_root = info["store_root"]
+        self.store_capacity = info.get("store_capacity", 0)
+        self.spill_dir = info.get("spill_dir")
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        self.raylet_sock = transport.connect_dealer(self.raylet_addr)
+        self._poller.register(self.raylet_sock, zmq.POLLIN)
 
     def _run_outbox(self) -> None:
         self._wake_pending = False

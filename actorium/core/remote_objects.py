@@ -72,7 +72,11 @@ def on_node_update(cw, msg) -> None:
         return
     cw.dead_raylets.add(msg.raylet_addr)
     cw.owner_checks.clear()
-    cw.submitter.on_node_dead(msg.raylet_addr)
+    ours = msg.raylet_addr == cw.raylet_addr
+    if ours:
+        from actorium.core import reconnect
+        reconnect.reattach(cw)
+    cw.submitter.on_node_dead(msg.raylet_addr, ours)
     reconstruct_from(cw, msg.raylet_addr)
     _fail_orphaned_borrows(cw)
 

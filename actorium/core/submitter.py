@@ -117,6 +117,8 @@ class TaskSubmitter:
     def _pump(self, q: ShapeQueue) -> None:
         queue = q.queue
         depth = PIPELINE_DEPTH if q.saturated or len(q.leases) >= MAX_LEASES_PER_SHAPE else 1
+        if q.strategy == "SPREAD":
+            depth = 1  # one task per lease: each task is placed on its own
         while queue:
             best = None
             for lease in q.leases:
@@ -179,13 +181,15 @@ class TaskSubmitter:
         while q.queue:
             self.w.fail(q.queue.popleft(), TaskUnschedulableError(msg.reason))
 
-    def on_node_dead(self, raylet_addr: str) -> None:
-        """Leases from a dead node are dead workers; requests sent there are re-asked."""
-        for lease in [x for x in self.leases.values() if x.raylet == raylet_addr]:
+    def on_node_dead(self, raylet_addr: str, ours: bool = False) -> None:
+        """Leases from a dead node are dead workers; requests sent there are re-asked.
+        ``ours``: it was this process's own node (leases and requests marked "")."""
+        dead = {raylet_addr, ""} if ours else {raylet_addr}
+        for lease in [x for x in self.leases.values() if x.raylet in dead]:
             self.on_lease_worker_died(protocol.LeaseWorkerDied(
                 lease.lease_id, f"its node ({raylet_addr}) died"))
         for req_id, q in list(self._requests.items()):
-            if q.requests.get(req_id) == raylet_addr:
+            if q.requests.get(req_id) in dead:
                 self._drop_request(req_id)
 
     def _send_lease_return(self, lease: Lease) -> None:
@@ -271,6 +275,8 @@ class TaskSubmitter:
             self.w.complete(spec, results, msg.contained)
         if lease is not None:
             q = lease.key
+            if q.strategy == "SPREAD":
+                lease.reclaim = True  # a SPREAD lease serves one task, then goes back
             if q.queue:
                 self._pump(q)
             if not lease.inflight and lease.lease_id in self.leases:

@@ -29,6 +29,8 @@ class Gcs:
         self.named: dict[tuple, bytes] = {}
         self.subscribers: dict[bytes, set] = {}
         self.stopping = False
+        # Changes at every start: clients notice a restarted gcs and subscribe again.
+        self.incarnation = os.urandom(4).hex()
         for key, rec in self.storage.items("actors"):
             actor = at.ActorRecord.from_record(rec)
             self.actors[actor.actor_id] = actor
@@ -314,7 +316,7 @@ class Gcs:
         self._reply(identity, msg.req_id, value)
 
     def on_ping(self, identity, msg) -> None:
-        self._reply(identity, msg.req_id, "gcs")
+        self._reply(identity, msg.req_id, f"gcs {self.incarnation}")
 
 
 def main(session_dir: str, ipc_addr: str, tcp_addr: str | None,
