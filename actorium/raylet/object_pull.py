@@ -2,9 +2,10 @@
 
 Pull lifecycle (one per object being fetched into this node): SIZING (the first chunk
 was asked for; its answer carries the total size) -> FETCHING (up to WINDOW chunks in
-flight, each answer asks for the next missing one) -> done (the chunks are written
-into the local store as an unpinned secondary copy, every waiter is answered) or
-failed (the source does not have it, is declared dead, or stays silent for
+flight, each answer asks for the next missing one; each chunk is written in place
+into a temporary payload file as it arrives, so writing overlaps the transfer) -> done
+(the file is committed to the local store as an unpinned secondary copy, every waiter
+is answered) or failed (the source does not have it, is declared dead, or stays silent for
 PULL_TIMEOUT; waiters get an error Reply and raise ObjectLostError).
 
 Serving side: a FetchChunk is answered with an ObjectChunk header plus the bytes as a
@@ -13,6 +14,7 @@ remembers which raylets took a copy, so freeing the primary frees the copies too
 """
 from __future__ import annotations
 
+import os
 import time
 
 from actorium.core import protocol, transport
@@ -25,15 +27,17 @@ SIZING, FETCHING = "sizing", "fetching"
 
 
 class Pull:
-    __slots__ = ("object_id", "source", "state", "total", "chunks", "next_offset",
-                 "received", "waiters", "last_progress")
+    __slots__ = ("object_id", "source", "state", "total", "seen", "next_offset",
+                 "received", "waiters", "last_progress", "fd", "path")
 
     def __init__(self, object_id: bytes, source: str):
         self.object_id = object_id
         self.source = source
         self.state = SIZING
         self.total = -1
-        self.chunks: dict[int, object] = {}
+        self.seen: set[int] = set()  # offsets written
+        self.fd = -1
+        self.path = ""
         self.next_offset = 0
         self.received = 0
         self.waiters: list = []  # (identity, req_id)
@@ -46,6 +50,9 @@ class ObjectPuller:
         self.pulls: dict[bytes, Pull] = {}
         self.served: dict[bytes, set] = {}  # object id -> raylets that took a copy
         self.dead_sources: set[str] = set()  # raylets of nodes declared dead
+        # Mappings of objects being served, kept until their last chunk is sent, so a
+        # transfer maps (and indexes) the payload once, not once per chunk.
+        self.serving: dict[bytes, memoryview] = {}
 
     # -- pulling ----------------------------------------------------------------
     def on_pull(self, identity, msg) -> None:
@@ -81,13 +88,22 @@ class ObjectPuller:
             return
         pull.last_progress = time.monotonic()
         if pull.state == SIZING:
+            try:
+                pull.fd, pull.path = self.raylet.store.open_incoming(pull.object_id, msg.total)
+            except OSError as exc:
+                self._fail(pull, f"no room for object {pull.object_id.hex()}: {exc}")
+                return
             pull.state, pull.total = FETCHING, msg.total
             for _ in range(WINDOW - 1):
                 if pull.next_offset < pull.total:
                     self._ask(pull, pull.next_offset)
-        if msg.offset not in pull.chunks and payload is not None:
-            pull.chunks[msg.offset] = payload
-            pull.received += len(payload.buffer)
+        if msg.offset not in pull.seen and payload is not None:
+            pull.seen.add(msg.offset)
+            data = payload.buffer
+            written = 0
+            while written < len(data):
+                written += os.pwrite(pull.fd, data[written:], msg.offset + written)
+            pull.received += len(data)
         if pull.next_offset < pull.total:
             self._ask(pull, pull.next_offset)
         if pull.received >= pull.total:
@@ -95,9 +111,10 @@ class ObjectPuller:
 
     def _finish(self, pull: Pull) -> None:
         del self.pulls[pull.object_id]
-        parts = [pull.chunks[o].buffer for o in sorted(pull.chunks)]
+        os.close(pull.fd)
+        pull.fd = -1
         try:
-            self.raylet.store.put(pull.object_id, parts, pinned=False)
+            self.raylet.store.commit_incoming(pull.object_id, pull.path, pull.total)
         except Exception as exc:  # store full: the waiters learn why
             self._answer(pull, f"{type(exc).__name__}: {exc}", ok=False)
             return
@@ -105,6 +122,10 @@ class ObjectPuller:
 
     def _fail(self, pull: Pull, why: str) -> None:
         self.pulls.pop(pull.object_id, None)
+        if pull.fd >= 0:
+            os.close(pull.fd)
+            pull.fd = -1
+            self.raylet.store.discard_incoming(pull.path)
         self._answer(pull, why, ok=False)
 
     def _answer(self, pull: Pull, value, ok: bool = True) -> None:
@@ -124,7 +145,13 @@ class ObjectPuller:
 
     # -- serving ------------------------------------------------------------------
     def on_fetch(self, identity, msg) -> None:
-        view = self.raylet.store.get(msg.object_id)
+        view = self.serving.get(msg.object_id)
+        if view is None:
+            view = self.raylet.store.get(msg.object_id, populate=True)
+            if view is not None and view.nbytes > msg.offset + msg.length:
+                self.serving[msg.object_id] = view
+        elif msg.offset + msg.length >= view.nbytes:
+            del self.serving[msg.object_id]
         sock = transport.thread_dealer(msg.reply_to)
         if view is None:
             sock.send(protocol.encode(protocol.ObjectChunk(msg.object_id, msg.offset, -1)))
@@ -138,6 +165,7 @@ class ObjectPuller:
         """Raylets holding copies of these objects (forgotten here): addr -> ids."""
         out: dict = {}
         for oid in object_ids:
+            self.serving.pop(oid, None)
             for addr in self.served.pop(oid, ()):
                 out.setdefault(addr, []).append(oid)
         return out
