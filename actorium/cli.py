@@ -268,22 +268,15 @@ def _start_joining(args, resources: dict) -> int:
         raise CliError(f"no actorium head answered at {_plain(gcs)} within {PING_TIMEOUT:g}s")
     host = args.host if args.host_given else transport.local_ip_towards(
         _plain(gcs).rsplit(":", 1)[0])
-    session_dir = launcher.new_session_dir()
     num_cpus = args.num_cpus if args.num_cpus is not None else (os.cpu_count() or 1)
     try:
-        proc, info = launcher.start_node(
-            session_dir, head=False, num_cpus=num_cpus, num_gpus=args.num_gpus or 0,
-            resources=resources, gcs_address=gcs, host=host, tcp=True,
-            object_store_memory=args.object_store_memory or 0)
+        info = launcher.join_node(gcs, host, num_cpus=num_cpus, num_gpus=args.num_gpus or 0,
+                                  resources=resources,
+                                  object_store_memory=args.object_store_memory or 0)
     except RuntimeError as exc:
-        launcher.cleanup_session(session_dir)
         tail = [ln for ln in str(exc).splitlines()[1:] if ln.strip()]
         raise CliError(f"the node failed to join {_plain(gcs)}"
                        + (f": {tail[-1].strip()}" if tail else "")) from None
-    proc.returncode = 0
-    launcher.record_joined({"node_id": info["node_id"], "pid": info["pid"],
-                            "session_dir": session_dir, "gcs_tcp": gcs,
-                            "raylet_addr": info["raylet_addr"]})
     print(f"Started actorium node {info['node_id']} (pid {info['pid']}) on {host}, joined "
           f"to the head at {_plain(gcs)}")
     print("To stop it: actorium stop")

@@ -209,21 +209,6 @@ class CoreWorker:
             sock.close(0)
         transport.close_thread_sockets()
 
-    def swap_raylet(self, info: dict) -> None:
-        """I/O thread: attach to another node's raylet (ours died). Its store replaces
-        ours; values that lived only in the old one are lost unless lineage rebuilds them."""
-        self._poller.unregister(self.raylet_sock)
-        self.raylet_sock.close(0)
-        self.raylet_addr, self.node_id = info["raylet_addr"], info["node_id"]
-        self.store_root = info["store_root"]
-        self.store_capacity = info.get("store_capacity", 0)
-        self.spill_dir = info.get("spill_dir")
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-        self.raylet_sock = transport.connect_dealer(self.raylet_addr)
-        self._poller.register(self.raylet_sock, zmq.POLLIN)
-
     def _run_outbox(self) -> None:
         self._wake_pending = False
         outbox = self._outbox
@@ -453,25 +438,8 @@ class CoreWorker:
                     f"Get timed out: {len([r for r in pending if get_value(r.id) is None])} "
                     f"of {len(refs)} object(s) not ready after {timeout}s.")
             values = [get_value(r.id) for r in refs]
-        return [self._materialize_or_rebuild(r, v, timeout) for r, v in zip(refs, values)]
-
-    def _materialize_or_rebuild(self, ref, value, timeout):
-        """An owned stored value whose copy is lost is rebuilt from lineage (a few times
-        at most) before ObjectLostError reaches the caller."""
-        from actorium.exceptions import ObjectLostError
-        for attempt in range(4):
-            try:
-                return self.materialize(ref.id, value)
-            except ObjectLostError:
-                if attempt == 3 or ref.id not in self.lineage:
-                    raise
-            started = threading.Event()
-            self.post(lambda v=value: (remote_objects.reconstruct_object(self, ref.id, v),
-                                       started.set()))
-            started.wait(10)
-            if not self._wait_values([ref], 1, timeout):
-                raise GetTimeoutError(f"Get timed out rebuilding lost object {ref.id.hex()}")
-            value = self.refs.get_value(ref.id)
+        return [remote_objects.materialize_or_rebuild(self, r, v, timeout)
+                for r, v in zip(refs, values)]
 
     def wait(self, refs: list, num_returns: int, timeout: float | None,
              fetch_local: bool = True):

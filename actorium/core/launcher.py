@@ -204,6 +204,22 @@ def cleanup_session(session_dir: str) -> None:
 
 
 # -- nodes joined to a remote head (``actorium start --address``) ----------------------
+def join_node(gcs: str, host: str, **node_args) -> dict:
+    """Start a detached node of this machine that joins the head at ``gcs``, in its own
+    session directory, and record it for ``stop``; returns its READY info."""
+    session_dir = new_session_dir()
+    try:
+        proc, info = start_node(session_dir, head=False, gcs_address=gcs, host=host,
+                                tcp=True, **node_args)
+    except RuntimeError:
+        cleanup_session(session_dir)
+        raise
+    proc.returncode = 0  # detached: nothing here waits for or signals it
+    record_joined({"node_id": info["node_id"], "pid": info["pid"], "session_dir": session_dir,
+                   "gcs_tcp": gcs, "raylet_addr": info["raylet_addr"]})
+    return info
+
+
 def record_joined(info: dict) -> None:
     os.makedirs(JOINED, exist_ok=True)
     path = os.path.join(JOINED, f"{info['node_id']}.json")

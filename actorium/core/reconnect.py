@@ -97,8 +97,25 @@ def reattach(cw) -> bool:
     info = attach_local_node(nodes, exclude=cw.raylet_addr)
     if info is None:
         return False
-    cw.swap_raylet(info)
+    _swap_raylet(cw, info)
     cw.request("raylet", protocol.RegisterClient(
         transport.next_req_id(), cw.worker_id, os.getpid(), "driver", "", cw.owner_addr,
         cw.job), lambda _reply: None)
     return True
+
+
+def _swap_raylet(cw, info: dict) -> None:
+    """I/O thread: attach to another node's raylet. Its store replaces ours; values that
+    lived only in the old one are lost unless lineage rebuilds them."""
+    import zmq
+    cw._poller.unregister(cw.raylet_sock)
+    cw.raylet_sock.close(0)
+    cw.raylet_addr, cw.node_id = info["raylet_addr"], info["node_id"]
+    cw.store_root = info["store_root"]
+    cw.store_capacity = info.get("store_capacity", 0)
+    cw.spill_dir = info.get("spill_dir")
+    if cw._store is not None:
+        cw._store.close()
+        cw._store = None
+    cw.raylet_sock = transport.connect_dealer(cw.raylet_addr)
+    cw._poller.register(cw.raylet_sock, zmq.POLLIN)

@@ -17,9 +17,11 @@ When a node dies:
 """
 from __future__ import annotations
 
+import threading
+
 from actorium.core import protocol, serialization, transport
 from actorium.core.serialization import VALUE_STORED
-from actorium.exceptions import ObjectLostError, OwnerDiedError
+from actorium.exceptions import GetTimeoutError, ObjectLostError, OwnerDiedError
 
 PULL_TIMEOUT = 120.0
 
@@ -47,6 +49,23 @@ def read_stored(cw, object_id: bytes, value) -> memoryview:
     if blob is None:
         raise ObjectLostError(f"object {object_id.hex()} is no longer in the object store")
     return blob
+
+
+def materialize_or_rebuild(cw, ref, value, timeout):
+    """``get`` of one value: an owned stored value whose copy is lost is rebuilt from
+    lineage (a few times at most) before ObjectLostError reaches the caller."""
+    for attempt in range(4):
+        try:
+            return cw.materialize(ref.id, value)
+        except ObjectLostError:
+            if attempt == 3 or ref.id not in cw.lineage:
+                raise
+        started = threading.Event()
+        cw.post(lambda v=value: (reconstruct_object(cw, ref.id, v), started.set()))
+        started.wait(10)
+        if not cw._wait_values([ref], 1, timeout):
+            raise GetTimeoutError(f"Get timed out rebuilding lost object {ref.id.hex()}")
+        value = cw.refs.get_value(ref.id)
 
 
 def fetch_local(cw, items: list) -> None:

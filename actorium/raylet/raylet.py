@@ -23,7 +23,7 @@ from actorium.core import protocol, transport
 from actorium.core.ids import new_worker_id
 from actorium.gcs.membership import HEARTBEAT_PERIOD
 from actorium.raylet import resources as res
-from actorium.raylet import spillback
+from actorium.raylet import procs, spillback
 from actorium.raylet.object_pull import ObjectPuller
 
 STARTING, IDLE, LEASED, ACTOR, DEAD = "starting", "idle", "leased", "actor", "dead"
@@ -177,8 +177,9 @@ class Raylet:
             p.RunSandbox: self.sandbox.on_run, p.CancelSandbox: self.sandbox.on_cancel,
             p.SandboxOpen: self.sandbox.on_open, p.SandboxCall: self.sandbox.on_call,
             p.SandboxClose: self.sandbox.on_close,
-            p.ClusterView: self.on_cluster_view,
-            p.NodeUpdate: self.on_node_update, p.PullObject: self.puller.on_pull,
+            p.ClusterView: lambda _i, msg: spillback.on_cluster_view(self, msg),
+            p.NodeUpdate: lambda _i, msg: spillback.on_node_update(self, msg),
+            p.PullObject: self.puller.on_pull,
             p.FetchChunk: self.puller.on_fetch,
             p.ObjectChunk: lambda _identity, msg: self.puller.on_chunk(msg, None),
         }
@@ -233,7 +234,7 @@ class Raylet:
             elif msg["op"] == "exited":
                 w = self.by_pid.pop(msg["pid"], None)
                 if w is not None:
-                    self._worker_exited(w, _describe_status(msg["status"]))
+                    self._worker_exited(w, procs.describe_status(msg["status"]))
 
     def on_register(self, identity, msg) -> None:
         if msg.kind == "driver":
@@ -301,19 +302,6 @@ class Raylet:
         else:
             self._push(req.identity, msg)
 
-    def _route(self, req: LeaseRequest) -> bool:
-        """Send ``req`` elsewhere if the cluster view says so; True if it left."""
-        if req.spilled:
-            return False
-        where = self.view.route(req.shape, req.strategy, self.total, self.available)
-        if where[0] == spillback.LOCAL:
-            return False
-        if where[0] == spillback.SPILL:
-            self._answer(req, protocol.LeaseSpillback(req.req_id, where[2], where[1]))
-        else:
-            self._answer(req, protocol.LeaseRejected(req.req_id, where[1]))
-        return True
-
     def _dispatch(self) -> None:
         """Grant what fits, in arrival order; start workers when none is idle; send
         requests this node should not serve to the node that should."""
@@ -331,7 +319,7 @@ class Raylet:
         while self.requests:
             req = self.requests.popleft()
             fits = res.fits(req.shape, self.available)
-            if (not fits or req.strategy) and self._route(req):
+            if (not fits or req.strategy) and spillback.route(self, req):
                 continue
             if not res.feasible(req.shape, self.total):
                 if not req.warned:
@@ -379,25 +367,6 @@ class Raylet:
                 continue
             self.reclaimed.add(lease_id)
             self._answer(req, protocol.ReclaimLease(lease_id))
-
-    # -- the cluster ----------------------------------------------------------------
-    def on_cluster_view(self, identity, msg) -> None:
-        if self.view.update(msg.nodes) and self.requests:
-            self._dispatch()
-
-    def on_node_update(self, identity, msg) -> None:
-        if msg.node_id == self.node_id:
-            if not msg.alive:
-                print(f"raylet: the gcs declared this node dead ({msg.reason}); stopping",
-                      file=sys.stderr)
-                self.stopping = True
-            return
-        if msg.alive:
-            return
-        self.view.drop(msg.node_id)
-        self.puller.source_died(msg.raylet_addr)
-        self._owner_gone(node_id=msg.node_id)
-        self._dispatch()
 
     def on_return_lease(self, identity, msg) -> None:
         entry = self.leases.pop(msg.lease_id, None)
@@ -496,10 +465,10 @@ class Raylet:
     def _periodic(self) -> None:
         self.puller.expire()
         for worker_id, (_identity, pid, owner) in list(self.drivers.items()):
-            if not _alive(pid):
+            if not procs.alive(pid):
                 del self.drivers[worker_id]
                 self._owner_gone(owner)
-        if self.driver_pid and not _alive(self.driver_pid):
+        if self.driver_pid and not procs.alive(self.driver_pid):
             print(f"raylet: driver {self.driver_pid} is gone; shutting the node down",
                   file=sys.stderr)
             self.stopping = True
@@ -526,27 +495,3 @@ class Raylet:
             flusher.start()
             flusher.join(1.0)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _describe_status(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        try:
-            name = signal.Signals(sig).name
-        except ValueError:
-            name = str(sig)
-        return f"killed by signal {name}"
-    return f"exited with code {os.WEXITSTATUS(status)}"

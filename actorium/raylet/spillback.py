@@ -12,6 +12,9 @@ burst of requests does not all go to the one node that looked free.
 """
 from __future__ import annotations
 
+import sys
+
+from actorium.core import protocol
 from actorium.raylet import placement
 from actorium.raylet import resources as res
 
@@ -58,3 +61,40 @@ class ClusterView:
         entry = self.nodes[target]
         res.subtract(entry[2], shape)
         return (SPILL, target, entry[0])
+
+
+def route(raylet, req) -> bool:
+    """Send a lease request elsewhere if the cluster view says so; True if it left."""
+    if req.spilled:
+        return False
+    where = raylet.view.route(req.shape, req.strategy, raylet.total, raylet.available)
+    if where[0] == LOCAL:
+        return False
+    if where[0] == SPILL:
+        raylet._answer(req, protocol.LeaseSpillback(req.req_id, where[2], where[1]))
+    else:
+        raylet._answer(req, protocol.LeaseRejected(req.req_id, where[1]))
+    return True
+
+
+def on_cluster_view(raylet, msg) -> None:
+    if raylet.view.update(msg.nodes) and raylet.requests:
+        raylet._dispatch()  # a node joined: parked requests may fit there
+
+
+def on_node_update(raylet, msg) -> None:
+    """A node died: forget it, fail pulls from it, drop the leases its processes held.
+    Our own death notice (we were silent too long) stops this node: its work has
+    already been failed over."""
+    if msg.node_id == raylet.node_id:
+        if not msg.alive:
+            print(f"raylet: the gcs declared this node dead ({msg.reason}); stopping",
+                  file=sys.stderr)
+            raylet.stopping = True
+        return
+    if msg.alive:
+        return
+    raylet.view.drop(msg.node_id)
+    raylet.puller.source_died(msg.raylet_addr)
+    raylet._owner_gone(node_id=msg.node_id)
+    raylet._dispatch()
