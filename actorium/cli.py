@@ -101,9 +101,9 @@ def _list(gcs: str, what: str) -> list:
 
 
 def _node_stats(node: dict) -> dict | None:
-    """NodeStats from a raylet on this machine, or None if it is remote or silent."""
+    """NodeStats from a node's raylet (ipc on this machine, or TCP), None if silent."""
     addr = node.get("raylet_addr", "")
-    if not node.get("alive") or not addr.startswith("ipc://") or not os.path.exists(addr[6:]):
+    if not node.get("alive") or addr.startswith("ipc://") and not os.path.exists(addr[6:]):
         return None
     try:
         return _rpc(addr, protocol.NodeStats(transport.next_req_id()), timeout=3,
@@ -343,8 +343,9 @@ def cmd_status(args) -> int:
         name = a.get("name") or "(unnamed)"
         ns = f"  namespace {a['namespace']}" if a.get("name") and a.get("namespace") else ""
         detached = "  detached" if a.get("detached") else ""
+        node = f"  node {a['node_id'][:12]}" if a.get("node_id") else ""
         print(f"  {a.get('state', '?'):<20} {name}  [{_actor_class(a)}]{ns}{detached}"
-              f"  pid {a.get('pid') or '-'}")
+              f"  pid {a.get('pid') or '-'}{node}")
     return 0
 
 

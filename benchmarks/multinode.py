@@ -10,7 +10,7 @@ Workloads:
   it is ready (not fetched), a task pinned to node B sums it; timed from submitting the
   consumer to its result, so it includes one small task round trip. GB/s, median of
   ``--trials`` fresh objects. Ray: the same with ``ray.cluster_utils.Cluster``.
-* ``tasks async, 3 nodes vs 1``: 1000 no-op tasks submitted then fetched, on an embedded
+* ``tasks async, 3 nodes vs 1``: 2000 no-op tasks submitted then fetched, on an embedded
   single node with 3 CPUs and on a 3-node cluster of 1 CPU each (tasks spill from the
   driver's node to the others). tasks/s, and their ratio (bar >= 0.8).
 * ``node death to actor answering elsewhere``: an actor (max_restarts=1) on a node that
@@ -87,7 +87,7 @@ def _tasks_rate(rt, n: int, trials: int) -> float:
     @rt.remote
     def noop():
         return None
-    rt.get([noop.remote() for _ in range(200)])
+    rt.get([noop.remote() for _ in range(n)])  # warm: every node's workers have the function
     rates = []
     for _ in range(trials):
         t = time.perf_counter()
@@ -101,7 +101,7 @@ def tasks_three_nodes(trials: int) -> dict:
     from actorium.cluster_utils import Cluster
     actorium.init(num_cpus=3)
     try:
-        single = _tasks_rate(actorium, 1000, trials)
+        single = _tasks_rate(actorium, 2000, trials)
     finally:
         actorium.shutdown()
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1}, shutdown_at_exit=False)
@@ -109,7 +109,7 @@ def tasks_three_nodes(trials: int) -> dict:
     c.add_node(num_cpus=1)
     try:
         actorium.init(address=c.address)
-        multi = _tasks_rate(actorium, 1000, trials)
+        multi = _tasks_rate(actorium, 2000, trials)
     finally:
         actorium.shutdown()
         c.shutdown()
