@@ -294,6 +294,7 @@ class LogBatch:
     stream: str  # "stdout" | "stderr"
     lines: list
     job: str
+    relayed: bool = False  # forwarded by another node's raylet (never forwarded again)
 
 
 @_message

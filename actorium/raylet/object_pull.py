@@ -1,8 +1,8 @@
 """Moving objects between nodes, raylet to raylet, in chunks.
 
-Pull lifecycle (one per object being fetched into this node): SIZING (the first chunk
-was asked for; its answer carries the total size) -> FETCHING (up to WINDOW chunks in
-flight, each answer asks for the next missing one; each chunk is written in place
+Pull lifecycle (one per object being fetched into this node): SIZING (the first WINDOW
+chunks were asked for; the first answer carries the total size, answers past the end
+are empty) -> FETCHING (up to WINDOW chunks in flight, each answer asks for the next missing one; each chunk is written in place
 into a temporary payload file as it arrives, so writing overlaps the transfer) -> done
 (the file is committed to the local store as an unpinned secondary copy, every waiter
 is answered) or failed (the source does not have it, is declared dead, or stays silent for
@@ -71,7 +71,8 @@ class ObjectPuller:
         pull = self.pulls.get(msg.object_id)
         if pull is None:
             pull = self.pulls[msg.object_id] = Pull(msg.object_id, msg.source)
-            self._ask(pull, 0)
+            for _ in range(WINDOW):  # the size is not known yet: ask a full window anyway
+                self._ask(pull, pull.next_offset)
         pull.waiters.append((identity, msg.req_id))
 
     def _ask(self, pull: Pull, offset: int) -> None:
@@ -94,9 +95,6 @@ class ObjectPuller:
                 self._fail(pull, f"no room for object {pull.object_id.hex()}: {exc}")
                 return
             pull.state, pull.total = FETCHING, msg.total
-            for _ in range(WINDOW - 1):
-                if pull.next_offset < pull.total:
-                    self._ask(pull, pull.next_offset)
         if msg.offset not in pull.seen and payload is not None:
             pull.seen.add(msg.offset)
             data = payload.buffer

@@ -444,6 +444,10 @@ class Raylet:
         data = protocol.encode(msg)
         for identity, _pid, _owner in list(self.drivers.values()):
             self.router.send_multipart([identity, data])
+        if not msg.relayed:  # drivers attached to other nodes see this node's output too
+            msg.relayed = True
+            for addr in self.view.addrs():
+                transport.send(addr, msg)
 
     def on_stats(self, identity, msg) -> None:
         self._reply(identity, msg.req_id, {

@@ -41,8 +41,8 @@ class ClusterView:
     def drop(self, node_id: str) -> None:
         self.nodes.pop(node_id, None)
 
-    def addr(self, node_id: str) -> str:
-        return self.nodes[node_id][0]
+    def addrs(self) -> list[str]:
+        return [entry[0] for entry in self.nodes.values()]
 
     def route(self, shape: dict, strategy, total: dict, available: dict) -> tuple:
         """(LOCAL,) | (SPILL, node_id, raylet_addr) | (REJECT, reason)."""

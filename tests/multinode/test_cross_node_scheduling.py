@@ -115,3 +115,21 @@ def test_bad_scheduling_strategy_is_refused_at_options_time():
         node_of.options(scheduling_strategy="EVERYWHERE")
     with pytest.raises(TypeError):
         NodeAffinitySchedulingStrategy("abc", soft="yes")
+
+
+def test_output_of_a_task_on_another_node_reaches_the_driver(make_cluster, capsys):
+    c = make_cluster(head_cpus=1)
+    n2 = c.add_node(num_cpus=1)
+
+    @actorium.remote(num_cpus=0)
+    def shout():
+        print("hello from the other node")
+        return actorium.get_runtime_context().get_node_id()
+    strategy = NodeAffinitySchedulingStrategy(n2.node_id, soft=False)
+    assert actorium.get(shout.options(scheduling_strategy=strategy).remote()) == n2.node_id
+    deadline = time.monotonic() + 10
+    seen = ""
+    while "hello from the other node" not in seen and time.monotonic() < deadline:
+        time.sleep(0.05)
+        seen += capsys.readouterr().out
+    assert "hello from the other node" in seen
