@@ -34,15 +34,24 @@ def square_slowly(i: int) -> int:
     return i * i
 
 
-@pytest.mark.slow
+@actorium.remote
+def square_where(i: int):
+    time.sleep(0.01)
+    return i * i, actorium.get_runtime_context().get_node_id()
+
+
 def test_fan_out_of_1000_retryable_tasks_survives_a_node_kill(make_cluster):
     c = make_cluster(head_cpus=1)
     victim = c.add_node(num_cpus=2)
     c.add_node(num_cpus=1)
-    refs = [square_slowly.options(max_retries=5).remote(i) for i in range(1000)]
+    refs = [square_where.options(max_retries=5).remote(i) for i in range(1000)]
     assert wait_until(lambda: len(actorium.wait(refs, num_returns=50, timeout=0)[0]) >= 50, 60)
     c.remove_node(victim, allow_graceful=False)
-    assert actorium.get(refs, timeout=180) == [i * i for i in range(1000)]
+    results = actorium.get(refs, timeout=180)
+    assert [r[0] for r in results] == [i * i for i in range(1000)]
+    ran_on = [r[1] for r in results]
+    assert victim.node_id in ran_on  # it had work when it was killed...
+    assert ran_on[-1] != victim.node_id  # ...and the rest finished elsewhere
 
 
 def test_tasks_running_on_a_killed_node_are_retried_elsewhere(make_cluster):
