@@ -9,7 +9,8 @@ is answered) or failed (the source does not have it, is declared dead, or stays 
 PULL_TIMEOUT; waiters get an error Reply and raise ObjectLostError).
 
 Serving side: a FetchChunk is answered with an ObjectChunk header plus the bytes as a
-second, zero-copy frame sliced from the read-only mapping of the payload. The server
+second, zero-copy frame sliced from the read-only mapping of the payload (each chunk's
+pages mapped in one call just before it is sent). The server
 remembers which raylets took a copy, so freeing the primary frees the copies too.
 """
 from __future__ import annotations
@@ -24,6 +25,17 @@ WINDOW = 4
 PULL_TIMEOUT = 30.0
 
 SIZING, FETCHING = "sizing", "fetching"
+MADV_POPULATE_READ = 22  # Linux >= 5.14; not exposed by Python's mmap module
+
+
+def _populate(view, offset: int, length: int) -> None:
+    """Map the pages of one chunk in one call before ZeroMQ sends it, instead of a
+    fault per page during the send, or populating the whole object before the first
+    chunk can leave (measured: the per-chunk way is the fastest of the three)."""
+    try:
+        view.obj.madvise(MADV_POPULATE_READ, offset, length)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 class Pull:
@@ -95,6 +107,8 @@ class ObjectPuller:
                 self._fail(pull, f"no room for object {pull.object_id.hex()}: {exc}")
                 return
             pull.state, pull.total = FETCHING, msg.total
+        if pull.next_offset < pull.total:
+            self._ask(pull, pull.next_offset)  # before writing: keep the window full
         if msg.offset not in pull.seen and payload is not None:
             pull.seen.add(msg.offset)
             data = payload.buffer
@@ -102,8 +116,6 @@ class ObjectPuller:
             while written < len(data):
                 written += os.pwrite(pull.fd, data[written:], msg.offset + written)
             pull.received += len(data)
-        if pull.next_offset < pull.total:
-            self._ask(pull, pull.next_offset)
         if pull.received >= pull.total:
             self._finish(pull)
 
@@ -145,7 +157,7 @@ class ObjectPuller:
     def on_fetch(self, identity, msg) -> None:
         view = self.serving.get(msg.object_id)
         if view is None:
-            view = self.raylet.store.get(msg.object_id, populate=True)
+            view = self.raylet.store.get(msg.object_id)
             if view is not None and view.nbytes > msg.offset + msg.length:
                 self.serving[msg.object_id] = view
         elif msg.offset + msg.length >= view.nbytes:
@@ -157,6 +169,8 @@ class ObjectPuller:
         self.served.setdefault(msg.object_id, set()).add(msg.reply_to)
         header = protocol.encode(protocol.ObjectChunk(msg.object_id, msg.offset, view.nbytes))
         data = view[msg.offset:msg.offset + msg.length]
+        if data.nbytes:
+            _populate(view, msg.offset, data.nbytes)
         sock.send_multipart([header, data], copy=False)
 
     def copies(self, object_ids: list) -> dict:
