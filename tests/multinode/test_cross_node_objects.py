@@ -1,4 +1,5 @@
-"""Objects across nodes: pulled raylet to raylet in chunks into the reader's store."""
+"""Objects across nodes: pulled raylet to raylet in chunks into the reader's store.
+One shared cluster (conftest.Shared): head (the driver's node), a, b."""
 from __future__ import annotations
 
 import numpy as np
@@ -29,37 +30,33 @@ def _copies(node_store_root: str, object_hex: str) -> bool:
     return os.path.exists(os.path.join(node_store_root, "objects", object_hex))
 
 
-def test_task_on_another_node_pulls_its_argument_into_its_store(make_cluster):
-    c = make_cluster(head_cpus=1)
-    a = c.add_node(num_cpus=1)
-    b = c.add_node(num_cpus=1)
+def test_task_on_another_node_pulls_its_argument_into_its_store(shared):
+    c, a, b = shared.cluster, shared.a, shared.b
     ref = make_array.options(scheduling_strategy=on(a)).remote(3 * MIB, 2.0)  # 24 MiB: 3 chunks
     total, nbytes, objects_on_b = actorium.get(
         summarize.options(scheduling_strategy=on(b)).remote(ref))
     assert total == 2.0 * 3 * MIB and nbytes == 24 * MIB
     assert objects_on_b >= 1  # the copy lives in b's store, not only in a's
+    assert _copies(b.store_root, ref.id.hex())
     # Nothing went through the driver's node: the head's store never held it.
     assert not _copies(c.head_node.store_root, ref.id.hex())
 
 
-def test_driver_gets_an_object_stored_on_another_node(make_cluster):
-    c = make_cluster(head_cpus=1)
-    a = c.add_node(num_cpus=1)
+def test_driver_gets_an_object_stored_on_another_node(shared):
+    a = shared.a
     arr = actorium.get(make_array.options(scheduling_strategy=on(a)).remote(MIB, 3.0))
     assert arr.shape == (MIB,) and float(arr[0]) == 3.0 and not arr.flags.writeable
 
 
-def test_put_on_the_driver_is_read_by_a_task_on_another_node(make_cluster):
-    c = make_cluster(head_cpus=1)
-    a = c.add_node(num_cpus=1)
+def test_put_on_the_driver_is_read_by_a_task_on_another_node(shared):
+    a = shared.a
     ref = actorium.put(np.arange(MIB, dtype=np.float64))
     total, _, _ = actorium.get(summarize.options(scheduling_strategy=on(a)).remote(ref))
     assert total == float(np.arange(MIB, dtype=np.float64).sum())
 
 
-def test_wait_fetch_local_brings_the_object_to_the_driver_node(make_cluster):
-    c = make_cluster(head_cpus=1)
-    a = c.add_node(num_cpus=1)
+def test_wait_fetch_local_brings_the_object_to_the_driver_node(shared):
+    c, a = shared.cluster, shared.a
     ref = make_array.options(scheduling_strategy=on(a)).remote(MIB, 1.0)
     ready, _ = actorium.wait([ref], timeout=30, fetch_local=False)
     assert ready and not _copies(c.head_node.store_root, ref.id.hex())
@@ -67,10 +64,8 @@ def test_wait_fetch_local_brings_the_object_to_the_driver_node(make_cluster):
     assert ready and _copies(c.head_node.store_root, ref.id.hex())
 
 
-def test_freeing_the_object_removes_remote_copies(make_cluster):
-    c = make_cluster(head_cpus=1)
-    a = c.add_node(num_cpus=1)
-    b = c.add_node(num_cpus=1)
+def test_freeing_the_object_removes_remote_copies(shared):
+    a, b = shared.a, shared.b
     ref = make_array.options(scheduling_strategy=on(a)).remote(MIB, 1.0)
     actorium.get(summarize.options(scheduling_strategy=on(b)).remote(ref))
     oid = ref.id.hex()

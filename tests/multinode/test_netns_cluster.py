@@ -102,9 +102,9 @@ def test_three_nodes_in_separate_network_namespaces_share_work_and_objects():
 
         n = 3 << 20  # 24 MiB: several chunks from b's namespace to c's
         ref = make.options(scheduling_strategy=on_b).remote(n)
-        s, where = actorium.get(total.options(scheduling_strategy=on_c).remote(ref))
+        s, where = actorium.get(total.options(scheduling_strategy=on_c).remote(ref), timeout=60)
         assert (s, where) == (float(np.arange(n, dtype=np.float64).sum()), c.node_id)
-        assert actorium.get(ref)[-1] == n - 1  # and to the driver in the root namespace
+        assert actorium.get(ref, timeout=60)[-1] == n - 1  # and to the driver in the root namespace
         assert set(actorium.get([node_of.options(scheduling_strategy="SPREAD").remote()
                                  for _ in range(6)])) == {cluster.head_node.node_id,
                                                          b.node_id, c.node_id}
