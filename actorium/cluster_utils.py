@@ -11,7 +11,8 @@
 
 Each node is a real node process in its own process group (own session), with its
 own TCP ports and its own /dev/shm store; all of them share one session directory
-(logs and the gcs's tables). ``shutdown`` stops every node, head last, and removes the
+(logs and the gcs's tables). Nodes stop by themselves when the process that made the
+Cluster exits, however it exits. ``shutdown`` stops every node, head last, and removes the
 session's sockets, spill files and /dev/shm stores.
 """
 from __future__ import annotations
@@ -55,6 +56,9 @@ class Cluster:
     def __init__(self, initialize_head: bool = False, connect: bool = False,
                  head_node_args: dict | None = None, shutdown_at_exit: bool = True):
         self.session_dir = launcher.new_session_dir()
+        # Every node watches this process and stops when it is gone, even SIGKILLed:
+        # a test or notebook that dies never leaves a cluster behind.
+        self.creator_pid = os.getpid()
         self.head_node: ClusterNode | None = None
         self.worker_nodes: list[ClusterNode] = []
         self.removed: list[ClusterNode] = []
@@ -95,7 +99,7 @@ class Cluster:
             self.session_dir, head=head, num_cpus=num_cpus, num_gpus=num_gpus,
             resources=resources, gcs_address=self._gcs, port=port, host=host,
             object_store_memory=object_store_memory, tcp=True, node_timeout=node_timeout,
-            prefix=prefix)
+            prefix=prefix, driver_pid=self.creator_pid)
         node = ClusterNode(proc, info, head, args)
         if head:
             self.head_node = node
@@ -135,7 +139,8 @@ class Cluster:
             self.session_dir, head=True, num_cpus=args["num_cpus"], num_gpus=args["num_gpus"],
             resources=args["resources"], port=port, host=args["host"],
             object_store_memory=args["object_store_memory"], tcp=True,
-            node_timeout=args["node_timeout"], prefix=args["prefix"], timeout=timeout)
+            node_timeout=args["node_timeout"], prefix=args["prefix"], timeout=timeout,
+            driver_pid=self.creator_pid)
         self.head_node = ClusterNode(proc, info, True, args)
         return self.head_node
 

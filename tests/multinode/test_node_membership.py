@@ -82,3 +82,33 @@ def test_cluster_shutdown_leaves_no_process_and_no_shm(make_cluster):
     # ...which the cluster's shutdown removes.
     assert wait_until(lambda: not actorium_node_pids(c.session_dir), 10)
     assert not os.path.exists(launcher.session_store_dir(c.session_dir))
+
+
+def test_cluster_nodes_stop_when_the_process_that_made_them_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    script = textwrap.dedent("""
+        import sys, time
+        from actorium.cluster_utils import Cluster
+        c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+        c.add_node(num_cpus=1)
+        print(c.session_dir, flush=True)
+        time.sleep(600)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ))
+    session = ""
+    try:
+        session = proc.stdout.readline().strip()
+        assert session and actorium_node_pids(session)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert wait_until(lambda: not actorium_node_pids(session), 15)
+        # Each node removed its own /dev/shm store on the way out.
+        assert wait_until(lambda: not os.path.exists(launcher.session_store_dir(session)), 5)
+    finally:
+        proc.kill()
+        if session:
+            launcher.cleanup_session(session)
