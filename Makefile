@@ -22,7 +22,12 @@ demo: $(STAMP)
 
 test: $(TEST_STAMP)
 	$(PY) -m pytest -q --ignore=tests/isolation
-	@if [ -x tests/isolation/run_contained.sh ]; then tests/isolation/run_contained.sh; fi
+	tests/isolation/run_contained.sh
+	# the same suite without host privileges: root only inside a user namespace of its own
+	ACTORIUM_ISOTEST_USERNS=1 tests/isolation/run_contained.sh -q
+	# and with bubblewrap building the namespaces, where bwrap is installed
+	@if command -v bwrap >/dev/null; then ACTORIUM_SANDBOX_BACKEND=bwrap tests/isolation/run_contained.sh -q; \
+	else echo "bwrap not on PATH: skipping the bubblewrap backend run"; fi
 
 test-slow: $(TEST_STAMP)
 	$(PY) -m pytest -q -m slow --ignore=tests/isolation; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]

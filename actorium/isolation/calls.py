@@ -31,7 +31,7 @@ import msgpack
 from . import codec
 from .runner import classify, exit_status, flush_stdio, run_jailed, wire_stdio, write_all
 
-__all__ = ["run_call", "resident_body", "envelope", "read_envelope", "FRAME_HEADER",
+__all__ = ["run_call", "call_result", "run_job", "resident_body", "envelope", "read_envelope", "FRAME_HEADER",
            "FrameBuffer", "MAX_ERROR_TEXT", "write_frame"]
 
 FRAME_HEADER = struct.Struct("<I")
@@ -132,7 +132,15 @@ def run_call(payload: bytes, policy) -> dict:
 
     Returns plain fields: stdout, stderr, exit_code, value (codec bytes or None, not
     decoded here), error (dict or None), violation, duration, details."""
-    col, stats, duration = run_jailed(lambda res_fd: call_body(payload, res_fd), policy)
+    def body(res_fd: int) -> int:
+        return call_body(payload, res_fd)
+    body.job = {"kind": "call", "payload": payload}
+    col, stats, duration = run_jailed(body, policy)
+    return call_result(col, stats, policy, duration)
+
+
+def call_result(col, stats: dict, policy, duration: float) -> dict:
+    """The plain result fields of a finished call jail (see ``run_call``)."""
     exit_code, signum, details = exit_status(col, stats)
     env = {"value": None, "error": None}
     raw = bytes(col.bufs.get("result", b""))
@@ -150,6 +158,22 @@ def run_call(payload: bytes, policy) -> dict:
 
 
 # ---------------------------------------------------------------- inside the jail
+
+def run_job(job: dict, res_fd: int) -> int:
+    """Run a job described as data (fresh-interpreter backends and pre-started jails)."""
+    from .runner import _run_user_code
+    kind = job.get("kind")
+    if kind == "snippet":
+        return _run_user_code(job["code"], codec.decode(job["inputs"]), res_fd)
+    if kind == "call":
+        return call_body(job["payload"], res_fd)
+    if kind == "resident":
+        return resident_body(job["payload"], job["call_fd"], res_fd)
+    if kind == "warm":  # a pre-started jail: the real job arrives later on a pipe
+        from .warm import job_body
+        return job_body(job["job_fd"], res_fd)
+    raise ValueError(f"unknown sandbox job {kind!r}")
+
 
 def call_body(payload: bytes, res_fd: int) -> int:
     """One call: ``payload`` = pickle of (function bytes, args, kwargs). Jailed."""

@@ -94,6 +94,17 @@ class SandboxCgroup:
             return None
         return cg if dirs else None
 
+    def rename(self, name: str) -> None:
+        """Rename the cgroup in every controller (v1 allows it within one parent): a
+        pre-started jail becomes an ordinary sandbox when it takes its request."""
+        for ctrl, d in list(self.dirs.items()):
+            new = os.path.join(os.path.dirname(d), name)
+            try:
+                os.rename(d, new)
+                self.dirs[ctrl] = new
+            except OSError:
+                pass
+
     def _apply(self, policy) -> None:
         if "memory" in self.dirs:
             d = self.dirs["memory"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -76,6 +77,10 @@ class SandboxPolicy:
     cpu_quota        cgroup CPU bandwidth in cores (1.0 = one full core)
     max_open_files   RLIMIT_NOFILE
     max_file_size    RLIMIT_FSIZE (largest file the sandbox may write)
+    backend          "builtin" (our own namespaces and mounts) or "bwrap" (bubblewrap
+                     builds them; needs ``bwrap`` on PATH); the rest of the jail, our
+                     seccomp filter included, is the same. Default: the
+                     ACTORIUM_SANDBOX_BACKEND environment variable, else "builtin"
     """
 
     memory: int | str = "256MiB"
@@ -91,9 +96,16 @@ class SandboxPolicy:
     cpu_quota: float = 1.0
     max_open_files: int = 256
     max_file_size: int | str = "64MiB"
+    backend: str = field(default_factory=lambda: os.environ.get("ACTORIUM_SANDBOX_BACKEND",
+                                                                "builtin"))
 
     def __post_init__(self):
         set_ = object.__setattr__  # frozen: normalise fields once, here
+        if self.backend not in ("builtin", "bwrap"):
+            raise ValueError(f"backend: must be 'builtin' or 'bwrap', got {self.backend!r}")
+        if self.backend == "bwrap" and shutil.which("bwrap") is None:
+            raise ValueError("backend: 'bwrap' needs bubblewrap on PATH (install the "
+                             "bubblewrap package) or use the built-in jail")
         set_(self, "memory", parse_size(self.memory, "memory"))
         if self.memory < 16 * 1024 * 1024:
             raise ValueError("memory: at least 16MiB is needed to run Python")
@@ -143,4 +155,4 @@ class SandboxPolicy:
         return hash((self.memory, self.cpu_seconds, self.wall_seconds, self.network,
                      tuple(sorted(self.files)), self.max_output_bytes,
                      self.max_processes, self.tmp_size, self.allowed_paths,
-                     tuple(sorted(self.env.items()))))
+                     tuple(sorted(self.env.items())), self.backend))

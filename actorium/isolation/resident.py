@@ -64,6 +64,7 @@ def serve(req: dict, sock: socket.socket) -> None:
 
     def body(res_fd: int) -> int:
         return calls.resident_body(payload, call_r, res_fd)
+    body.job = {"kind": "resident", "payload": payload, "call_fd": call_r}
 
     def collect(col, names, deadline):
         state.deadline = deadline

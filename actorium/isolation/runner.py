@@ -146,6 +146,9 @@ def _child(body, policy, cgroup, fds, extra_keep=()) -> None:
         os.dup2(fds["err_w"], 2)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if policy.backend == "bwrap":
+            from .bwrap import exec_jail
+            exec_jail(body.job, policy, cgroup, fds, extra_keep)  # never returns
         enter_jail(policy, keep_fds=[fds["res_w"], setup_w, *extra_keep], cgroup=cgroup,
                    status_fd=fds["status_w"])
         os.write(setup_w, _SETUP_OK)
@@ -225,14 +228,17 @@ def run_snippet(code: str, policy: SandboxPolicy | None = None,
 
     def body(res_fd: int) -> int:
         return _run_user_code(code, codec.decode(inputs_blob), res_fd)
+    body.job = {"kind": "snippet", "code": code, "inputs": inputs_blob}
     col, stats, duration = run_jailed(body, policy)
     return _result(col, stats, policy, duration)
 
 
 def run_jailed(body, policy: SandboxPolicy, extra_fds: dict | None = None,
-               collect=None):
+               collect=None, cgroup_name: str | None = None):
     """Fork a child that jails itself and runs ``body(res_fd)``; collect its pipes.
 
+    ``body.job`` describes the same work as data (``bwrap_stage._run``), for backends
+    that start a fresh interpreter instead of running ``body`` in the fork.
     ``extra_fds`` (name -> (parent end, jail end)): more pipe ends; the jail ends stay
     open in the jail (``body`` finds them by closure) and are closed here after the fork.
     ``collect(col, names, deadline)`` replaces the default collector loop (resident
@@ -242,7 +248,7 @@ def run_jailed(body, policy: SandboxPolicy, extra_fds: dict | None = None,
                            f"({threading.active_count()} Python threads, "
                            f"{len(os.listdir('/proc/self/task'))} OS threads)")
     extra_fds = extra_fds or {}
-    cgroup = SandboxCgroup.create(policy)
+    cgroup = SandboxCgroup.create(policy, cgroup_name)
     pipes = {name: os.pipe() for name in ("out", "err", "res", "setup", "status")}
     fds = {f"{n}_w": w for n, (r, w) in pipes.items()}
     fds["devnull"] = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)

@@ -55,6 +55,8 @@ from .channel import (RECV_SIZE, STOP_GRACE, FrameReader, pack_frames, policy_fr
 
 MAX_CONCURRENT = 32
 PR_SET_CHILD_SUBREAPER = 36
+_PDEATHSIG = 1  # PR_SET_PDEATHSIG
+_zygote_pid = 0  # set by serve(): the parent every handler expects
 
 # ---------------------------------------------------------------- the zygote
 
@@ -77,6 +79,49 @@ class _Resident:
 
 
 MAX_RESIDENTS = 800  # select() in this loop: keep well under FD_SETSIZE
+SPARES = 2           # pre-started jails kept for the policy of the last request (``warm``)
+PER_REQUEST = ("wall_seconds", "max_output_bytes")  # enforced by the parent, per request
+
+
+class _SparePool:
+    """Pre-started jails (``warm``) for the policy the last run or call used.
+
+    A request with that policy is handed to a spare; one with another policy retires the
+    spares (closing their request pipes ends them) and the pool follows the new policy."""
+
+    def __init__(self):
+        self.key: bytes | None = None
+        self.policy: dict | None = None
+        self.spares: list[tuple[int, int, int]] = []  # (pid, request w fd, report r fd)
+
+    def fds(self) -> list[int]:
+        return [fd for _pid, req_w, rep_r in self.spares for fd in (req_w, rep_r)]
+
+    def take(self, msg) -> tuple[int, int, int] | None:
+        policy = msg.get("policy") or {}
+        # limits the parent enforces per request do not shape the jail: not in the key
+        key = msgpack.packb({k: v for k, v in policy.items() if k not in PER_REQUEST},
+                            use_bin_type=True)
+        if key != self.key:
+            self.retire()
+            self.key, self.policy = key, policy
+            return None
+        return self.spares.pop(0) if self.spares else None
+
+    def retire(self) -> None:
+        for _pid, req_w, rep_r in self.spares:
+            os.close(req_w)
+            os.close(rep_r)
+        self.spares.clear()
+
+    def forget(self, pid: int) -> None:
+        """A spare that died before it was used (reaped by the zygote loop)."""
+        for spare in self.spares:
+            if spare[0] == pid:
+                self.spares.remove(spare)
+                os.close(spare[1])
+                os.close(spare[2])
+                return
 
 
 def serve(sock: socket.socket) -> None:
@@ -87,6 +132,8 @@ def serve(sock: socket.socket) -> None:
     if os.getppid() != parent:
         os._exit(0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    global _zygote_pid
+    _zygote_pid = os.getpid()
     _subreaper()
     sock.setblocking(False)
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -100,8 +147,45 @@ def serve(sock: socket.socket) -> None:
     finished: dict[int, int] = {}                     # pid -> status, pipe still open
     residents: dict[int, _Resident] = {}              # socket fd -> resident handler
     by_sid: dict = {}
+    pool = _SparePool()
     closed = False
     stopping_since = 0.0
+
+    def inherited() -> list[int]:
+        """Our fds a forked handler must close (it gets only what it is given)."""
+        return [sock.fileno(), wake_r, wake_w, *runs, *residents, *pool.fds()]
+
+    def start_run(req, rfd: int, pid: int) -> None:
+        run = _Run(req.get("id"), pid, rfd)
+        runs[rfd] = run
+        by_pid[pid] = run
+
+    def use_spare(req) -> bool:
+        spare = pool.take(req)
+        if spare is None:
+            return False
+        pid, req_w, rep_r = spare
+        try:
+            data = memoryview(msgpack.packb(req, use_bin_type=True))
+            while data:  # the spare is blocked reading this pipe: it drains it promptly
+                data = data[os.write(req_w, data):]
+        except OSError:  # it died meanwhile: serve the request cold
+            os.close(rep_r)
+            return False
+        finally:
+            os.close(req_w)
+        start_run(req, rep_r, pid)
+        return True
+
+    def start_spare() -> None:
+        req_r, req_w = os.pipe2(os.O_CLOEXEC)
+        rep_r, rep_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            _spare_handler(pool.policy, req_r, rep_w, inherited() + [req_w, rep_r])
+        os.close(req_r)
+        os.close(rep_w)
+        pool.spares.append((pid, req_w, rep_r))
 
     def reply(msg) -> None:
         outq.extend(pack_frames(msg))
@@ -130,8 +214,7 @@ def serve(sock: socket.socket) -> None:
         pid = os.fork()
         if pid == 0:
             mine.close()
-            _resident_handler(req, theirs, [sock.fileno(), wake_r, wake_w] + list(runs)
-                              + list(residents))
+            _resident_handler(req, theirs, inherited())
         theirs.close()
         mine.setblocking(False)
         res = _Resident(req.get("sid"), pid, mine)
@@ -141,7 +224,8 @@ def serve(sock: socket.socket) -> None:
     def route(msg) -> None:
         op = msg.get("op")
         if op in ("run", "call"):
-            queued.append(msg)
+            if queued or len(runs) >= MAX_CONCURRENT or not use_spare(msg):
+                queued.append(msg)
         elif op in ("rcall", "close"):
             res = by_sid.get(msg.get("sid"))
             if res is None:
@@ -201,14 +285,17 @@ def serve(sock: socket.socket) -> None:
     while not closed or runs or residents:
         while queued and len(runs) < MAX_CONCURRENT:
             req = queued.popleft()
+            if use_spare(req):
+                continue
             rfd, wfd = os.pipe2(os.O_CLOEXEC)
             pid = os.fork()
             if pid == 0:
-                _handler(req, wfd, [sock.fileno(), wake_r, wake_w, rfd] + list(runs))
+                _handler(req, wfd, inherited() + [rfd])
             os.close(wfd)
-            run = _Run(req.get("id"), pid, rfd)
-            runs[rfd] = run
-            by_pid[pid] = run
+            start_run(req, rfd, pid)
+        while (not closed and pool.key is not None and len(pool.spares) < SPARES
+               and len(runs) + len(pool.spares) < MAX_CONCURRENT):
+            start_spare()
         rlist = [wake_r] + list(runs) + list(residents) + ([] if closed else [sock])
         wlist = [sock] if outq and not closed else []
         try:
@@ -229,6 +316,8 @@ def serve(sock: socket.socket) -> None:
             if pid == 0:
                 break
             run = by_pid.pop(pid, None)
+            if run is None:
+                pool.forget(pid)
             if run is not None:
                 if runs.get(run.fd) is run:
                     finished[pid] = status
@@ -272,6 +361,8 @@ def serve(sock: socket.socket) -> None:
             # SIGTERM lets each handler's run_snippet kill its sandbox and remove its
             # cgroup; SIGKILL after a grace period (parent-death signals do the rest)
             stopping_since = time.monotonic()
+            pool.retire()  # their request pipes close: each ends its jail and exits
+            pool.key = None
             _signal_all(by_pid, signal.SIGTERM)
             for res in residents.values():
                 _signal_all({res.pid: None}, signal.SIGTERM)
@@ -320,20 +411,23 @@ def _handler_setup(close_fds: list) -> None:
             os.close(fd)
         except OSError:
             pass
-    from actorium.raylet.zygote import die_with_parent
-    die_with_parent()
+    from actorium.raylet.zygote import _libc
+    # SIGTERM (not SIGKILL) when the zygote dies: the handler unwinds through run_jailed's
+    # cleanup, so its jail is killed and its cgroup removed even then
+    _libc.prctl(_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != _zygote_pid:  # it died before the prctl took effect
+        raise SystemExit(0)
     # a sandbox's keeper killed from here orphans the sandbox's init: it must come
     # back to us to be reaped, not to whatever pid 1 is (which may never reap it)
     _subreaper()
 
 
-def _resident_handler(req: dict, sock: socket.socket, close_fds: list) -> None:
-    """In a forked handler child: serve one resident jail (a sandboxed actor), exit."""
+def _in_handler(close_fds: list, work) -> None:
+    """Body of every forked handler child: set up, ``work()``, reap, exit. Never returns."""
     code = 0
     try:
         _handler_setup(close_fds)
-        from .resident import serve as serve_resident
-        serve_resident(req, sock)
+        work()
     except BaseException:
         import traceback
         traceback.print_exc()
@@ -341,51 +435,57 @@ def _resident_handler(req: dict, sock: socket.socket, close_fds: list) -> None:
     finally:
         _reap_orphans(2.0)
         os._exit(code)
+
+
+def _resident_handler(req: dict, sock: socket.socket, close_fds: list) -> None:
+    """Serve one resident jail (a sandboxed actor)."""
+    from .resident import serve as serve_resident
+    _in_handler(close_fds, lambda: serve_resident(req, sock))
+
+
+def _spare_handler(policy: dict, req_fd: int, report_fd: int, close_fds: list) -> None:
+    """A pre-started jail waiting for one request (``warm``)."""
+    from .warm import serve_spare
+    _in_handler(close_fds, lambda: serve_spare(policy, req_fd, report_fd))
 
 
 def _handler(req: dict, wfd: int, close_fds: list) -> None:
-    """In a forked handler child: run the snippet or call jailed, write the report, exit."""
-    code = 0
+    """Run the snippet or call jailed and write the report."""
+    from .runner import write_all
+    _in_handler(close_fds, lambda: write_all(wfd, msgpack.packb(_serve(req),
+                                                                use_bin_type=True)))
+
+
+def _serve(req: dict) -> dict:
+    from . import codec
+    from .calls import run_call
+    from .runner import run_snippet
     try:
-        _handler_setup(close_fds)
-        from . import codec
-        from .calls import run_call
-        from .runner import run_snippet
-        try:
-            policy = policy_from_dict(req.get("policy") or {})
-            if req.get("op") == "call":
-                r = run_call(req["payload"], policy)
-                r["details"] = _plain(r["details"])
-                out = {"ok": True, "result": r}
-                data = memoryview(msgpack.packb(out, use_bin_type=True))
-                while data:
-                    data = data[os.write(wfd, data):]
-                return
-            blob = req.get("inputs")
-            inputs = codec.decode(blob) if blob else {}
-            if not isinstance(inputs, dict):
-                raise TypeError("inputs must be a dict")
-            r = run_snippet(req["code"], policy, inputs)
-            try:
-                value = codec.encode(r.value)
-            except codec.CodecError:  # cannot happen for a decoded value; be safe
-                value = codec.encode(None)
-            out = {"ok": True, "result": {
-                "stdout": r.stdout, "stderr": r.stderr, "exit_code": r.exit_code,
-                "value": value, "violation": r.violation, "duration": r.duration,
-                "details": _plain(r.details)}}
-        except Exception as exc:
-            out = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        data = memoryview(msgpack.packb(out, use_bin_type=True))
-        while data:
-            data = data[os.write(wfd, data):]
-    except BaseException:
-        import traceback
-        traceback.print_exc()
-        code = 1
-    finally:
-        _reap_orphans(2.0)
-        os._exit(code)
+        policy = policy_from_dict(req.get("policy") or {})
+        if req.get("op") == "call":
+            r = run_call(req["payload"], policy)
+            r["details"] = _plain(r["details"])
+            return {"ok": True, "result": r}
+        blob = req.get("inputs")
+        inputs = codec.decode(blob) if blob else {}
+        if not isinstance(inputs, dict):
+            raise TypeError("inputs must be a dict")
+        r = run_snippet(req["code"], policy, inputs)
+        return {"ok": True, "result": snippet_fields(r)}
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def snippet_fields(r) -> dict:
+    """A snippet's SandboxResult as the plain map of a ``result`` message."""
+    from . import codec
+    try:
+        value = codec.encode(r.value)
+    except codec.CodecError:  # cannot happen for a decoded value; be safe
+        value = codec.encode(None)
+    return {"stdout": r.stdout, "stderr": r.stderr, "exit_code": r.exit_code,
+            "value": value, "violation": r.violation, "duration": r.duration,
+            "details": _plain(r.details)}
 
 
 def _subreaper() -> None:
@@ -427,7 +527,7 @@ def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     fd = int(argv[0])
     # warm imports: every sandbox starts as a fork of this process
-    from . import calls, codec, jail, policy, resident, runner  # noqa: F401
+    from . import calls, codec, jail, policy, resident, runner, warm  # noqa: F401
     import cloudpickle  # noqa: F401  (unpickling a call's payload in the jail needs it)
     sock = socket.socket(fileno=fd)
     serve(sock)

@@ -7,11 +7,11 @@ memory cgroups, so an escaped kill(-1) or fork bomb cannot reach the rest of the
 import os
 import secrets
 
-import psutil
 import pytest
 
-from actorium.isolation.cgroups import CGROUP_ROOT, _own_cgroup
-from actorium.isolation.jail import SANDBOX_UID_BASE
+from isolation_helpers import sandbox_cgroups as _sandbox_cgroups
+from isolation_helpers import sandbox_processes as _sandbox_processes
+from isolation_helpers import wait_sandboxes_gone
 
 
 def _contained() -> bool:
@@ -31,28 +31,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def _sandbox_processes():
-    out = []
-    for p in psutil.process_iter(["pid", "uids", "name"]):
-        uids = p.info["uids"]
-        if uids is not None and uids.real >= SANDBOX_UID_BASE:
-            out.append(p.info)
-    return out
-
-
-def _sandbox_cgroups():
-    left = []
-    for ctrl in ("memory", "pids", "cpu"):
-        rel = _own_cgroup(ctrl)
-        if rel is None:
-            continue
-        d = os.path.join(CGROUP_ROOT, ctrl + rel.rstrip("/"), "actorium")
-        if os.path.isdir(d):
-            left += [os.path.join(d, x) for x in os.listdir(d)
-                     if os.path.isdir(os.path.join(d, x))]
-    return left
-
-
 def _mounts():
     with open("/proc/self/mountinfo") as f:
         return sorted(line.split()[4] for line in f)
@@ -66,6 +44,7 @@ def no_leftovers(request):
         return
     before = _mounts()
     yield
+    wait_sandboxes_gone(5.0)  # jails of killed actors end asynchronously (bounded)
     assert _sandbox_processes() == [], "sandbox processes left behind"
     assert _sandbox_cgroups() == [], "sandbox cgroups left behind"
     assert _mounts() == before, "mounts changed in the caller's namespace"
@@ -91,3 +70,22 @@ def secret_file(tmp_path):
 @pytest.fixture
 def boot_secret():
     return os.environ["ACTORIUM_ISOTEST_BOOT_SECRET"]
+
+
+SECRET = "sandbox-cluster-secret-" + secrets.token_hex(8)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A single-node cluster started with SECRET in the driver's environment: the node
+    and everything it forks inherit it; no sandbox may see it."""
+    import actorium
+    old = os.environ.get("ACTORIUM_TEST_SECRET")
+    os.environ["ACTORIUM_TEST_SECRET"] = SECRET
+    actorium.init(num_cpus=2)
+    yield SECRET
+    actorium.shutdown()
+    if old is None:
+        os.environ.pop("ACTORIUM_TEST_SECRET", None)
+    else:
+        os.environ["ACTORIUM_TEST_SECRET"] = old

@@ -6,7 +6,6 @@ everything it forks) inherits it; none of it may be visible from inside a sandbo
 """
 import os
 import pickle
-import secrets
 import time
 
 import psutil
@@ -16,20 +15,7 @@ import actorium
 
 pytestmark = pytest.mark.jail
 
-SECRET = "sandbox-api-secret-" + secrets.token_hex(8)
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    old = os.environ.get("ACTORIUM_TEST_SECRET")
-    os.environ["ACTORIUM_TEST_SECRET"] = SECRET
-    actorium.init(num_cpus=2)
-    yield
-    actorium.shutdown()
-    if old is None:
-        os.environ.pop("ACTORIUM_TEST_SECRET", None)
-    else:
-        os.environ["ACTORIUM_TEST_SECRET"] = old
+from conftest import SECRET  # noqa: E402  (the cluster fixture puts it in the driver's env)
 
 
 def _node_processes():
@@ -160,16 +146,48 @@ def test_sandbox_from_inside_a_task(cluster):
     assert actorium.get(nested.remote(), timeout=60) == 7
 
 
+def test_repeated_runs_are_served_by_pre_started_jails(cluster):
+    policy = actorium.SandboxPolicy(wall_seconds=7)
+    first = actorium.get(actorium.sandbox.run("1", policy=policy))
+    second = actorium.get(actorium.sandbox.run("2", policy=policy))
+    assert first.value == 1 and second.value == 2
+    assert second.details.get("warm") is True
+
+
+def test_pre_started_jail_starts_its_wall_clock_with_the_request(cluster):
+    policy = actorium.SandboxPolicy(wall_seconds=1)
+    actorium.get(actorium.sandbox.run("0", policy=policy))  # the pool now follows this policy
+    time.sleep(1.5)  # longer than wall_seconds: an idle spare must not have used it up
+    r = actorium.get(actorium.sandbox.run("import time; time.sleep(0.2); 3", policy=policy))
+    assert r.details.get("warm") is True
+    assert r.violation is None and r.value == 3
+
+
+def test_pre_started_jail_sees_nothing_of_earlier_runs(cluster):
+    policy = actorium.SandboxPolicy(wall_seconds=8)
+    actorium.get(actorium.sandbox.run("open('/tmp/left', 'w').write('x'); X = 5",
+                                      policy=policy))
+    r = actorium.get(actorium.sandbox.run(
+        "import os; (os.path.exists('/tmp/left'), 'X' in globals())", policy=policy))
+    assert r.details.get("warm") is True
+    assert r.value == (False, False)
+
+
+def _sandbox_zygotes():
+    """The node's sandbox zygote (not its handler children, which share its command)."""
+    def is_service(p):
+        return "actorium.isolation.service" in " ".join(p.cmdline() or [])
+    return [p for p in _node_processes() if is_service(p) and not is_service(p.parent())]
+
+
 def test_sandbox_zygote_is_restarted_after_it_dies(cluster):
-    zygotes = [p for p in _node_processes()
-               if "actorium.isolation.service" in " ".join(p.info["cmdline"] or [])]
+    zygotes = _sandbox_zygotes()
     assert len(zygotes) == 1
     zygotes[0].kill()
     zygotes[0].wait(10)
     r = actorium.get(actorium.sandbox.run("1 + 1", timeout=5), timeout=30)
     assert r.value == 2 and r.exit_code == 0
-    restarted = [p for p in _node_processes()
-                 if "actorium.isolation.service" in " ".join(p.info["cmdline"] or [])]
+    restarted = _sandbox_zygotes()
     assert len(restarted) == 1 and restarted[0].pid != zygotes[0].pid
 
 
@@ -181,7 +199,13 @@ def test_no_process_left_after_shutdown(cluster):
     time.sleep(0.5)
     actorium.shutdown()
     del pending
-    from conftest import _sandbox_cgroups, _sandbox_processes
+    from isolation_helpers import sandbox_cgroups, sandbox_processes
+
+    def _sandbox_processes():
+        return sandbox_processes(include_spares=True)
+
+    def _sandbox_cgroups():
+        return sandbox_cgroups(include_spares=True)
     deadline = time.monotonic() + 10
     while (_node_processes() or _sandbox_processes() or _sandbox_cgroups()) \
             and time.monotonic() < deadline:

@@ -7,32 +7,18 @@ environment (inherited by the node and its workers) must not be visible inside.
 """
 import os
 import pickle
-import secrets
 import time
 
 import numpy as np
-import psutil
 import pytest
 
 import actorium
+from isolation_helpers import sandbox_cgroups, sandbox_processes, wait_sandboxes_gone
 from actorium.exceptions import ActorDiedError, SandboxViolation, TaskCancelledError
 
 pytestmark = pytest.mark.jail
 
-SECRET = "sandboxed-work-secret-" + secrets.token_hex(8)
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    old = os.environ.get("ACTORIUM_TEST_SECRET")
-    os.environ["ACTORIUM_TEST_SECRET"] = SECRET
-    actorium.init(num_cpus=2)
-    yield
-    actorium.shutdown()
-    if old is None:
-        os.environ.pop("ACTORIUM_TEST_SECRET", None)
-    else:
-        os.environ["ACTORIUM_TEST_SECRET"] = old
+from conftest import SECRET  # noqa: E402  (the cluster fixture puts it in the driver's env)
 
 
 @actorium.remote(isolation="sandbox")
@@ -66,18 +52,10 @@ class PythonREPL:
         return os.getpid()
 
 
-def sandbox_process_count() -> int:
-    from actorium.isolation.jail import SANDBOX_UID_BASE
-    return sum(1 for p in psutil.process_iter(["uids"])
-               if p.info["uids"] is not None and p.info["uids"].real >= SANDBOX_UID_BASE)
-
-
 def kill_and_wait(handle) -> None:
     """kill() is asynchronous: wait until the actor's jail is gone (bounded)."""
     actorium.kill(handle)
-    deadline = time.monotonic() + 10
-    while sandbox_process_count() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_sandboxes_gone()
 
 
 def test_sandboxed_function_returns_its_value(cluster):
@@ -263,12 +241,9 @@ def test_killing_a_sandboxed_actor_ends_its_jail(cluster):
     Tool = actorium.remote(isolation="sandbox")(PythonREPL)
     repl = Tool.remote()
     assert actorium.get(repl.exec.remote("1"), timeout=30) == 1
-    assert sandbox_process_count() >= 1
+    assert sandbox_processes() or sandbox_cgroups()  # the jail is there to be ended
     kill_and_wait(repl)
-    deadline = time.monotonic() + 10
-    while sandbox_process_count() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert sandbox_process_count() == 0
+    assert sandbox_processes() == [] and sandbox_cgroups() == []
 
 
 def test_streaming_sandboxed_function_is_refused(cluster):

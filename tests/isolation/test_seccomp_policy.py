@@ -5,8 +5,6 @@ import re
 import pytest
 
 from actorium.isolation import seccomp
-from actorium.isolation.backend import BuiltinBackend, get_backend
-from actorium.isolation.jail import JailError
 from actorium.isolation.policy import SandboxPolicy, parse_size
 
 HDR = "/usr/include/x86_64-linux-gnu/asm/unistd_64.h"
@@ -76,9 +74,12 @@ def test_policy_is_frozen_and_normalised():
                                          env={"MODE": "fast"}))
 
 
-def test_backend_registry():
-    assert isinstance(get_backend(), BuiltinBackend)
-    with pytest.raises(ValueError):
-        get_backend("docker")
-    with pytest.raises(JailError):
-        get_backend("bwrap")
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="backend"):
+        SandboxPolicy(backend="docker")
+
+
+def test_bwrap_backend_without_bwrap_on_path_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ValueError, match="bubblewrap"):
+        SandboxPolicy(backend="bwrap")

@@ -1,0 +1,139 @@
+"""Pre-started jails: a jail set up before its request arrives, waiting for its job.
+
+Most of a sandbox's start-up is building the jail (namespaces, root filesystem, cgroup,
+seccomp: ~8 ms here); running "1+1" takes well under a millisecond. So the zygote keeps a
+few *spare* jails of the policy it saw last (``service``): each is a handler child that
+forked from the clean zygote, built a jail with that policy, and waits. When a request
+with the same policy arrives, the zygote hands it to a spare and only the job itself
+runs on the request's clock.
+
+Invariants
+----------
+* A spare is fresh: it was forked from the zygote before the request it serves existed
+  and has run nothing; it serves exactly one request and then ends like any sandbox.
+* The request's wall-time limit starts when the job is handed to the jail, not when the
+  spare was built; ``duration`` is measured from the same moment. Limits the parent
+  enforces (wall time, output size) come from the request's policy; everything that
+  shapes the jail itself (memory, CPU, files, network...) must match the spare's.
+* An idle spare's cgroup is named ``spare-*``; it is renamed like any sandbox's
+  (``sbx-*``) when the spare takes its request, so tools (and the test suite's leftover
+  checks) can tell idle spares from sandboxes that run or were left behind.
+* A spare whose request channel closes without a request (zygote shutting down, policy
+  changed) ends its jail and exits without reporting.
+"""
+from __future__ import annotations
+
+import os
+import select
+import time
+
+import msgpack
+
+from . import calls, codec
+from .runner import _collect, _result, run_jailed, write_all
+
+__all__ = ["serve_spare", "job_body", "SPARE_PREFIX"]
+
+SPARE_PREFIX = "spare-"  # cgroup name of a jail still waiting for its request
+
+
+def _read_all(fd: int, limit: int) -> bytes | None:
+    parts, size = [], 0
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(parts)
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+
+
+def job_body(job_fd: int, res_fd: int) -> int:
+    """Inside the jail: wait for the job (msgpack on ``job_fd``), run it."""
+    data = _read_all(job_fd, 1 << 30)
+    os.close(job_fd)
+    if not data:
+        return 0  # no job: the spare is being retired
+    return calls.run_job(msgpack.unpackb(data, raw=False), res_fd)
+
+
+def serve_spare(policy_dict: dict, req_fd: int, report_fd: int) -> None:
+    """In a handler child: build a jail, wait for a request on ``req_fd``, serve it and
+    write the report (as ``service._handler`` does) to ``report_fd``."""
+    from .channel import policy_from_dict
+    policy = policy_from_dict(policy_dict)
+    job_r, job_w = os.pipe2(os.O_CLOEXEC)
+    state: dict = {}
+
+    def body(res_fd: int) -> int:
+        return job_body(job_r, res_fd)
+    body.job = {"kind": "warm", "job_fd": job_r}
+
+    def collect(col, names, _deadline):
+        req = _wait_request(req_fd)
+        if req is None:
+            os.close(job_w)  # EOF: the jail exits without running anything
+            _collect(col, names, time.monotonic() + 2.0)
+            return
+        state["req"], state["start"] = req, time.monotonic()
+        # the parent-enforced limits (wall time, output) are the request's own
+        col.policy = state["policy"] = policy_from_dict(req.get("policy") or policy_dict)
+        if col.cgroup is not None:  # no longer a spare: an ordinary running sandbox
+            _await_setup(col, names)  # the jail joins its cgroup by path: not mid-rename
+            col.cgroup.rename(f"sbx-{os.getpid()}-{os.urandom(3).hex()}")
+        if req.get("op") == "call":
+            job = {"kind": "call", "payload": req["payload"]}
+        else:
+            blob = req.get("inputs") or codec.encode({})
+            job = {"kind": "snippet", "code": req["code"], "inputs": blob}
+        try:
+            write_all(job_w, msgpack.packb(job, use_bin_type=True))
+        finally:
+            os.close(job_w)
+        _collect(col, names, state["start"] + col.policy.wall_seconds)
+
+    col, stats, _ = run_jailed(body, policy, {"job": (job_w, job_r)}, collect,
+                               cgroup_name=f"{SPARE_PREFIX}{os.getpid()}-{os.urandom(3).hex()}")
+    req = state.get("req")
+    if req is None:
+        return
+    duration = time.monotonic() - state["start"]
+    policy = state["policy"]
+    try:
+        from .service import _plain, snippet_fields
+        if req.get("op") == "call":
+            result = calls.call_result(col, stats, policy, duration)
+            result["details"] = _plain(result["details"])
+        else:
+            result = snippet_fields(_result(col, stats, policy, duration))
+        result["details"]["warm"] = True
+        out = {"ok": True, "result": result}
+    except Exception as exc:
+        out = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    write_all(report_fd, msgpack.packb(out, use_bin_type=True))
+
+
+def _await_setup(col, names: dict, timeout: float = 5.0) -> None:
+    """Wait until the jail reported its setup (it is in its cgroup by then)."""
+    fd = next(fd for fd, name in names.items() if name == "setup")
+    deadline = time.monotonic() + timeout
+    while not col.bufs.get("setup") and time.monotonic() < deadline:
+        if select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            data = os.read(fd, 8192)
+            if not data:
+                return
+            col.feed("setup", data)
+
+
+def _wait_request(req_fd: int) -> dict | None:
+    """Block until the zygote hands over a request (or closes the channel)."""
+    select.select([req_fd], [], [])
+    data = _read_all(req_fd, 1 << 30)
+    if not data:
+        return None
+    try:
+        req = msgpack.unpackb(data, raw=False)
+    except Exception:
+        return None
+    return req if isinstance(req, dict) else None
