@@ -21,7 +21,7 @@ import time
 from actorium.core import protocol, transport
 
 CHUNK = 8 << 20
-WINDOW = 4
+WINDOW = 8
 PULL_TIMEOUT = 30.0
 
 SIZING, FETCHING = "sizing", "fetching"
