@@ -10,7 +10,7 @@ from actorium.core.api import (
 from actorium.core.object_ref import ObjectRef, ObjectRefGenerator
 from actorium.core.remote_function import RemoteFunction
 from actorium.isolation.policy import SandboxPolicy
-from actorium import sandbox
+from actorium import sandbox, util
 
 __version__ = "0.1.0"
 
@@ -18,5 +18,5 @@ __all__ = [
     "ActorClass", "ActorHandle", "ObjectRef", "ObjectRefGenerator", "RemoteFunction",
     "available_resources", "cancel", "cluster_resources", "exceptions", "get", "get_actor",
     "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put",
-    "remote", "sandbox", "SandboxPolicy", "shutdown", "wait", "__version__",
+    "remote", "sandbox", "SandboxPolicy", "shutdown", "util", "wait", "__version__",
 ]

@@ -66,3 +66,18 @@ def test_membership_declares_a_silent_node_dead_once_and_persists_it(tmp_path):
     reloaded = mb.Membership(storage, timeout=1.0)
     assert not reloaded.nodes["n1"].alive
     storage.close()
+
+
+def test_multi_node_api_lives_where_ray_users_look_for_it():
+    import actorium
+    import actorium.cluster_utils
+    from actorium.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    assert actorium.util.scheduling_strategies.NodeAffinitySchedulingStrategy \
+        is NodeAffinitySchedulingStrategy
+    assert "util" in actorium.__all__
+    assert {"Cluster", "ClusterNode"} <= set(actorium.cluster_utils.__all__)
+    assert issubclass(actorium.exceptions.TaskUnschedulableError,
+                      actorium.exceptions.ActoriumError)
+    strategy = NodeAffinitySchedulingStrategy("abc", soft=True)
+    assert placement.normalize(strategy) == ["NODE_AFFINITY", "abc", True]
+    assert placement.normalize("SPREAD") == "SPREAD" and placement.normalize("DEFAULT") is None
