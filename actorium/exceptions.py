@@ -128,10 +128,38 @@ class AuthenticationError(ActoriumError):
     """A peer did not present the cluster token."""
 
 
+class AmbiguousStep(ActoriumError):
+    """A journaled, non-idempotent step began before a crash but its outcome was never
+    committed: its side effect may or may not have happened. The agent should look at
+    the outside world (e.g. ask the service about ``idempotency_key``) and decide.
+    Raised again at the same point every time the request is re-run."""
+
+    def __init__(self, message: str = "", step: str = "", seq: int = 0,
+                 idempotency_key: str = "", attempts: int = 0):
+        self.step = step
+        self.seq = seq
+        self.idempotency_key = idempotency_key
+        self.attempts = attempts
+        super().__init__(message or f"step {step!r} (#{seq}) is ambiguous")
+
+    def __reduce__(self):
+        return (AmbiguousStep, (self.args[0] if self.args else "", self.step, self.seq,
+                                self.idempotency_key, self.attempts))
+
+
+class JournalError(ActoriumError):
+    """The durable store could not record a step, checkpoint or event (full,
+    unwritable, unreachable), or a re-run request no longer matches its journal."""
+
+
+class CheckpointError(ActoriumError):
+    """An actor's state could not be checkpointed or restored."""
+
+
 __all__ = [
     "ActoriumError", "TaskError", "WorkerCrashedError", "ActorDiedError",
     "GetTimeoutError", "TaskCancelledError", "ObjectLostError",
     "OwnerDiedError", "ObjectStoreFullError", "NodeDiedError", "SandboxViolation",
     "TaskUnschedulableError", "ActorUnschedulableError",
-    "AuthenticationError",
+    "AuthenticationError", "AmbiguousStep", "JournalError", "CheckpointError",
 ]

@@ -58,6 +58,11 @@ class ActorClass:
         return new
 
     def remote(self, *args, **kwargs) -> "ActorHandle":
+        return self._create(args, kwargs)
+
+    def _create(self, args, kwargs, session: str = "") -> "ActorHandle":
+        """Register and create the actor. ``session`` names the durable session it
+        serves (actorium.session); its journal and checkpoints are keyed by it."""
         o = self._options
         init = getattr(self._cls, "__init__", None)
         if init is not None and init is not object.__init__:
@@ -75,8 +80,10 @@ class ActorClass:
             self._exported = (cw, class_id)
         actor_id = new_actor_id()
         namespace = o.namespace if o.namespace is not None else cw.namespace
+        durable = self._durable_config(actor_id, session)
+        retries = o.task_retries(bool(durable))
         meta = msgpack.packb({"class_name": self._name, "methods": self._methods,
-                              "max_task_retries": o.max_task_retries,
+                              "max_task_retries": retries,
                               "is_async": self._is_async})
         max_concurrency = o.max_concurrency or (1000 if self._is_async else 1)
         info = cw.rpc_gcs(protocol.RegisterActor(
@@ -90,19 +97,32 @@ class ActorClass:
         spec = TaskSpec(new_task_id(), "create", f"{self._name}.__init__", blob, slots, 1, [], cw.job)
         spec.holds = holds
         spec.actor_id = actor_id
-        handle = ActorHandle(actor_id, self._name, self._methods, o.max_task_retries,
+        handle = ActorHandle(actor_id, self._name, self._methods, retries,
                              o.name or "", original=not (o.name or o.lifetime == "detached"))
 
         def send_create(spec):
             init_msg = protocol.ActorInit(actor_id, class_id, self._name, spec.args,
                                           spec.resolved, max_concurrency, self._is_async,
-                                          cw.gcs_addr, cw.job, 0, namespace)
+                                          cw.gcs_addr, cw.job, 0, namespace, durable)
             cw._send_gcs(protocol.CreateActor(actor_id, protocol.encode(init_msg)))
             spec.holds = []
 
-        cw.post(cw.actors.watch, actor_id, o.max_task_retries, o.name or self._name)
+        cw.post(cw.actors.watch, actor_id, retries, o.name or self._name)
         cw.post(cw.submitter.resolve, spec, send_create)
         return handle
+
+    def _durable_config(self, actor_id: bytes, session: str) -> dict:
+        """The ActorInit ``durable`` field: {} for a plain actor."""
+        o = self._options
+        if o.checkpoint is None and not session:
+            return {}
+        if self._is_async or (o.max_concurrency or 1) > 1:
+            raise ValueError(f"{self._name}: checkpoints and sessions need a synchronous "
+                             f"actor that runs one call at a time (no async methods, "
+                             f"max_concurrency=1)")
+        from actorium.durable.checkpoint import policy
+        scope = (b"session:" + session.encode()) if session else b"actor:" + actor_id
+        return {"scope": scope, "checkpoint": policy(o.checkpoint), "session": session}
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -179,22 +199,31 @@ class ActorHandle:
 
 
 class ActorMethod:
-    def __init__(self, handle: ActorHandle, name: str, num_returns):
+    def __init__(self, handle: ActorHandle, name: str, num_returns, request_key: bytes = b""):
         self._handle = handle
         self._name = name
         self._num_returns = num_returns
+        self._request_key = request_key
 
     def __call__(self, *args, **kwargs):
         raise TypeError(f"Actor methods cannot be called directly. Instead of running "
                         f"'actor.{self._name}()', try 'actor.{self._name}.remote()'.")
 
-    def options(self, num_returns=None, **kwargs):
+    def options(self, num_returns=None, request_id=None, **kwargs):
+        """``request_id`` (durable actors and sessions): the caller's own identity of this
+        request. Sending it again, even from a new driver or after the whole cluster
+        restarted, continues or answers that request instead of starting a new one."""
         unknown = set(kwargs) - {"name", "concurrency_group"}
         if unknown:
             raise ValueError(f"Invalid option(s) {sorted(unknown)} for an actor method; valid: "
-                             f"num_returns, name")
+                             f"num_returns, name, request_id")
+        key = self._request_key
+        if request_id is not None:
+            if not isinstance(request_id, str) or not request_id:
+                raise TypeError(f"request_id must be a non-empty str, got {request_id!r}")
+            key = b"id:" + request_id.encode()
         return ActorMethod(self._handle, self._name,
-                           self._num_returns if num_returns is None else num_returns)
+                           self._num_returns if num_returns is None else num_returns, key)
 
     def remote(self, *args, **kwargs):
         cw = _current()
@@ -210,6 +239,7 @@ class ActorMethod:
         spec.actor_id = h._actor_id
         spec.method = self._name
         spec.retries_left = h._max_task_retries
+        spec.request_key = self._request_key
         return submit_and_return(cw, spec, cw.actors.submit)
 
 

@@ -76,7 +76,8 @@ class ActorSubmitter:
         self.w.submitter.inflight[spec.task_id] = spec
         transport.send(st.task_addr, protocol.ActorCall(
             spec.task_id, spec.method, spec.args, spec.resolved, spec.num_returns,
-            self.w.owner_addr, self.caller_id, spec.seq, spec.job, self.w.namespace))
+            self.w.owner_addr, self.caller_id, spec.seq, spec.job, self.w.namespace,
+            spec.request_key))
 
     def _fail_dead(self, st: ActorState, spec) -> None:
         self.w.fail(spec, ActorDiedError(

@@ -87,7 +87,7 @@ class ActorOptions:
     lifetime: str | None = None
     get_if_exists: bool = False
     max_restarts: int = 0
-    max_task_retries: int = 0
+    max_task_retries: int | None = None  # None: 0, or -1 (re-deliver) for durable actors
     max_concurrency: int | None = None
     scheduling_strategy: Any = None
     runtime_env: dict | None = None
@@ -105,14 +105,27 @@ class ActorOptions:
             raise ValueError(f"lifetime must be None, 'detached' or 'non_detached', got {self.lifetime!r}")
         for attr in ("max_restarts", "max_task_retries"):
             v = getattr(self, attr)
+            if v is None and attr == "max_task_retries":
+                continue
             if isinstance(v, bool) or not isinstance(v, int) or v < -1:
                 raise ValueError(f"{attr} must be an int >= -1, got {v!r}")
         mc = self.max_concurrency
         if mc is not None and (isinstance(mc, bool) or not isinstance(mc, int) or mc < 1):
             raise ValueError(f"max_concurrency must be an int >= 1, got {mc!r}")
+        if self.checkpoint is not None:
+            from actorium.durable.checkpoint import policy
+            policy(self.checkpoint)
+            if self.isolation == "sandbox":
+                raise ValueError("checkpoint= is not supported for sandboxed actors")
 
     def shape(self) -> dict:
         return resource_shape(self.num_cpus, self.num_gpus, self.resources, self.memory)
+
+    def task_retries(self, durable: bool) -> int:
+        """Durable actors re-deliver calls cut off by a crash unless told otherwise."""
+        if self.max_task_retries is not None:
+            return self.max_task_retries
+        return -1 if durable else 0
 
 
 def resource_shape(num_cpus, num_gpus, resources, memory) -> dict:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import msgpack
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: ActorInit.durable and the durable store messages
 
 _BY_OP: dict[str, type] = {}
 _FIELDS: dict[type, tuple[str, ...]] = {}
@@ -96,6 +96,7 @@ class ActorCall:
     seq: int
     job: str
     namespace: str
+    request_key: bytes  # durable actors: the caller's own id of this request (b"": task id)
 
 
 @_message
@@ -113,6 +114,7 @@ class ActorInit:
     job: str
     restarts: int
     namespace: str
+    durable: dict  # {} or {"key": str, "checkpoint": {...} | None, "session": str}
 
 
 @_message
@@ -570,3 +572,89 @@ class SandboxCall:
 class SandboxClose:
     op: ClassVar[str] = "sandbox_close"
     sid: int
+
+
+# ---------------------------------------------------------------------------
+# Durable store (actorium.durable), held by the gcs in its own fsync'd LMDB environment.
+# Records are keyed by ``scope`` (a durable actor's key, ``session:<key>``, or ``task``),
+# ``request`` (the task id of the call, stable across re-delivery) and ``seq`` (the step's
+# position in that call), so any process of the cluster can read them. Values are
+# serialized blobs (core/serialization.py) in bytes fields.
+# ---------------------------------------------------------------------------
+@_message
+class JournalBegin:
+    """Start step ``seq``: answered with the action to take ("run", "replay",
+    "ambiguous", "mismatch"), and for "replay" the committed outcome."""
+    op: ClassVar[str] = "journal_begin"
+    req_id: int
+    scope: bytes
+    request: bytes
+    seq: int
+    name: str
+    idempotent: bool
+    events: list  # session events to append first, in the same transaction: [[key, dedup, blob]]
+
+
+@_message
+class JournalCommit:
+    """Commit step ``seq``'s outcome; ``ok`` False means ``value`` is an error blob.
+    ``event_key`` names a session log that gets a "step" event in the same transaction."""
+    op: ClassVar[str] = "journal_commit"
+    req_id: int
+    scope: bytes
+    request: bytes
+    seq: int
+    ok: bool
+    value: bytes
+    event_key: str
+
+
+@_message
+class CheckpointPut:
+    """In one transaction: an actor's state (None: unchanged), the replies of the calls
+    whose effects it holds (``replies``: [[request, [[kind, blob, size], ...] or None]]),
+    and session events (``events``: [[log key, dedup, blob]])."""
+    op: ClassVar[str] = "checkpoint_put"
+    req_id: int
+    scope: bytes
+    state: Any
+    replies: list
+    events: list
+
+
+@_message
+class CheckpointGet:
+    """The latest checkpoint of ``scope``: {"state", "recent"} or None."""
+    op: ClassVar[str] = "checkpoint_get"
+    req_id: int
+    scope: bytes
+
+
+@_message
+class ReplyGet:
+    """The cached reply of a call that completed (and was checkpointed) before a crash."""
+    op: ClassVar[str] = "reply_get"
+    req_id: int
+    scope: bytes
+    request: bytes
+
+
+@_message
+class EventAppend:
+    """Append ``value`` to the event log ``key``; answered with its index. A non-empty
+    ``dedup`` makes the append idempotent (a re-run request appends nothing new)."""
+    op: ClassVar[str] = "event_append"
+    req_id: int
+    key: str
+    value: bytes
+    dedup: bytes
+
+
+@_message
+class EventRange:
+    """Events ``start`` <= index < ``end`` (end -1: to the last) of log ``key``."""
+    op: ClassVar[str] = "event_range"
+    req_id: int
+    key: str
+    start: int
+    end: int

@@ -26,6 +26,9 @@ class Stream:
             self.cond.notify_all()
         self._fire()
 
+    def has(self, index: int) -> bool:
+        return index < len(self.refs) and self.refs[index] is not None
+
     def finish(self, count: int) -> None:
         with self.cond:
             self.end = count

@@ -299,8 +299,8 @@ class TaskSubmitter:
 
     def on_stream_item(self, msg) -> None:
         spec = self.inflight.get(msg.task_id)
-        if spec is None or spec.stream is None:
-            return
+        if spec is None or spec.stream is None or spec.stream.has(msg.index):
+            return  # a re-delivered call re-sends the items before its crash: keep the first
         from actorium.core.ids import object_id_for
         oid = object_id_for(spec.task_id, msg.index + 1)
         ref = ObjectRef(oid, self.w.owner_addr)

@@ -43,6 +43,9 @@ class Executor:
         self.running: bytes = b""
         self.cancelled: set[bytes] = set()
         self.main_ident = threading.get_ident()
+        self.step_call = None  # actorium.durable.context.Call of the running request
+        self.durable = None    # actorium.durable.actor_runtime.DurableActor, if durable
+        cw.executor = self
         cw.on_block = self._blocked
         cw.on_unblock = self._unblocked
         cw.on_cancel = self._cancel
@@ -137,7 +140,12 @@ class Executor:
 
     # -- running one task or actor call ----------------------------------------
     def run_call(self, msg, name: str, target) -> None:
-        """Run one pushed task or actor call and reply to its owner.
+        """Run one pushed task or actor call and reply to its owner."""
+        results, contained = self.compute(msg, name, target)
+        self.reply(msg.owner, msg.task_id, results, contained)
+
+    def compute(self, msg, name: str, target):
+        """Run one pushed task or actor call; return (results, contained) for its reply.
 
         ``target()`` returns the callable (looked up inside the try, so a missing function
         or method is the caller's error). Cancellation is reported as a runtime error,
@@ -158,7 +166,7 @@ class Executor:
             results = self.error_results(exc, name, msg.num_returns, user_error=False)
         except BaseException as exc:
             results = self.error_results(_strip(exc), name, msg.num_returns)
-        self.reply(msg.owner, msg.task_id, results, contained)
+        return results, contained
 
     def execute_task(self, msg) -> None:
         self.name = msg.name
@@ -176,8 +184,11 @@ class Executor:
         if not inspect.isgenerator(gen):
             raise TypeError("num_returns='streaming' requires a generator function")
         index = 0
+        durable = self.durable
         try:
             for item in gen:
+                if durable is not None:
+                    item = durable.chunk(index, item)
                 self._send_item(task_id, index, item, owner)
                 index += 1
         except BaseException as exc:
@@ -213,6 +224,11 @@ class Executor:
                 if msg.max_concurrency > 1:
                     self.pool = concurrent.futures.ThreadPoolExecutor(
                         msg.max_concurrency, thread_name_prefix="actorium-actor")
+            if msg.durable:
+                from actorium.durable.actor_runtime import DurableActor
+                self.durable = DurableActor(self, msg.durable)
+                self.durable.restore()  # before ActorReady: no call sees the fresh state
+                self.call = self.durable.call
         except BaseException as exc:
             blob = serialization.error_blob(_strip(exc), f"{msg.name}.__init__", self.pid)
             transport.send(msg.gcs, protocol.ActorWorkerExited(

@@ -11,7 +11,9 @@ import zmq
 
 from actorium.core import protocol, transport
 from actorium.gcs import actor_table as at
+from actorium.gcs import durable_store
 from actorium.gcs import membership as mb
+from actorium.gcs.durable_service import DurableService
 from actorium.gcs.storage import Storage
 from actorium.raylet import placement
 
@@ -21,6 +23,8 @@ class Gcs:
         self.session_dir = session_dir
         self.addrs = [a for a in (ipc_addr, tcp_addr) if a]
         self.storage = Storage(os.path.join(session_dir, "gcs"))
+        self.durable = DurableService(*durable_store.open_store(
+            os.path.join(session_dir, "gcs", "durable")))
         self.members = mb.Membership(self.storage, node_timeout)
         self.nodes = self.members.nodes
         self.node_subscribers: set = set()
@@ -51,6 +55,7 @@ class Gcs:
         while not self.stopping:
             for _ in poller.poll(int(period * 1000)):
                 self._drain(handlers)
+                self.durable.flush(self.router)  # the drain's durable requests, one commit
             now = time.monotonic()
             if now >= next_check:
                 next_check = now + period
@@ -59,7 +64,7 @@ class Gcs:
 
     def _handlers(self) -> dict:
         p = protocol
-        return {
+        table = {
             p.RegisterNode: self.on_register_node, p.NodeHeartbeat: self.on_heartbeat,
             p.KvPut: self.on_kv_put, p.KvGet: self.on_kv_get,
             p.RegisterActor: self.on_register_actor, p.CreateActor: self.on_create_actor,
@@ -69,6 +74,8 @@ class Gcs:
             p.JobFinished: self.on_job_finished, p.Ping: self.on_ping,
             p.SubscribeNodes: self.on_subscribe_nodes, p.NodeUpdate: self.on_node_leaving,
         }
+        table.update(self.durable.handlers())
+        return table
 
     def _drain(self, handlers) -> None:
         for identity, data in transport.pending(self.router, True):
@@ -325,4 +332,5 @@ def main(session_dir: str, ipc_addr: str, tcp_addr: str | None,
     try:
         gcs.run()
     finally:
+        gcs.durable.close()
         gcs.storage.close()

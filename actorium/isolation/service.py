@@ -52,6 +52,7 @@ import msgpack
 
 from .channel import (RECV_SIZE, STOP_GRACE, FrameReader, pack_frames, policy_from_dict,
                       send_blocking)
+from .warm import SPARES, SparePool
 
 MAX_CONCURRENT = 32
 PR_SET_CHILD_SUBREAPER = 36
@@ -79,51 +80,6 @@ class _Resident:
 
 
 MAX_RESIDENTS = 800  # select() in this loop: keep well under FD_SETSIZE
-SPARES = 2           # pre-started jails kept for the policy of the last request (``warm``)
-PER_REQUEST = ("wall_seconds", "max_output_bytes")  # enforced by the parent, per request
-
-
-class _SparePool:
-    """Pre-started jails (``warm``) for the policy the last run or call used.
-
-    A request with that policy is handed to a spare; one with another policy retires the
-    spares (closing their request pipes ends them) and the pool follows the new policy."""
-
-    def __init__(self):
-        self.key: bytes | None = None
-        self.policy: dict | None = None
-        self.spares: list[tuple[int, int, int]] = []  # (pid, request w fd, report r fd)
-
-    def fds(self) -> list[int]:
-        return [fd for _pid, req_w, rep_r in self.spares for fd in (req_w, rep_r)]
-
-    def take(self, msg) -> tuple[int, int, int] | None:
-        policy = msg.get("policy") or {}
-        # limits the parent enforces per request do not shape the jail: not in the key
-        key = msgpack.packb({k: v for k, v in policy.items() if k not in PER_REQUEST},
-                            use_bin_type=True)
-        if key != self.key:
-            self.retire()
-            self.key, self.policy = key, policy
-            return None
-        return self.spares.pop(0) if self.spares else None
-
-    def retire(self) -> None:
-        for _pid, req_w, rep_r in self.spares:
-            os.close(req_w)
-            os.close(rep_r)
-        self.spares.clear()
-
-    def forget(self, pid: int) -> None:
-        """A spare that died before it was used (reaped by the zygote loop)."""
-        for spare in self.spares:
-            if spare[0] == pid:
-                self.spares.remove(spare)
-                os.close(spare[1])
-                os.close(spare[2])
-                return
-
-
 def serve(sock: socket.socket) -> None:
     """The zygote loop. Never returns."""
     from actorium.raylet.zygote import die_with_parent
@@ -147,7 +103,7 @@ def serve(sock: socket.socket) -> None:
     finished: dict[int, int] = {}                     # pid -> status, pipe still open
     residents: dict[int, _Resident] = {}              # socket fd -> resident handler
     by_sid: dict = {}
-    pool = _SparePool()
+    pool = SparePool()
     closed = False
     stopping_since = 0.0
 

@@ -32,7 +32,7 @@ import msgpack
 from . import calls, codec
 from .runner import _collect, _result, run_jailed, write_all
 
-__all__ = ["serve_spare", "job_body", "SPARE_PREFIX"]
+__all__ = ["serve_spare", "job_body", "SparePool", "SPARE_PREFIX", "SPARES"]
 
 SPARE_PREFIX = "spare-"  # cgroup name of a jail still waiting for its request
 
@@ -137,3 +137,48 @@ def _wait_request(req_fd: int) -> dict | None:
     except Exception:
         return None
     return req if isinstance(req, dict) else None
+
+
+SPARES = 2           # pre-started jails kept for the policy of the last request (``warm``)
+PER_REQUEST = ("wall_seconds", "max_output_bytes")  # enforced by the parent, per request
+
+
+class SparePool:
+    """The zygote's pre-started jails, for the policy the last run or call used.
+
+    A request with that policy is handed to a spare; one with another policy retires the
+    spares (closing their request pipes ends them) and the pool follows the new policy."""
+
+    def __init__(self):
+        self.key: bytes | None = None
+        self.policy: dict | None = None
+        self.spares: list[tuple[int, int, int]] = []  # (pid, request w fd, report r fd)
+
+    def fds(self) -> list[int]:
+        return [fd for _pid, req_w, rep_r in self.spares for fd in (req_w, rep_r)]
+
+    def take(self, msg) -> tuple[int, int, int] | None:
+        policy = msg.get("policy") or {}
+        # limits the parent enforces per request do not shape the jail: not in the key
+        key = msgpack.packb({k: v for k, v in policy.items() if k not in PER_REQUEST},
+                            use_bin_type=True)
+        if key != self.key:
+            self.retire()
+            self.key, self.policy = key, policy
+            return None
+        return self.spares.pop(0) if self.spares else None
+
+    def retire(self) -> None:
+        for _pid, req_w, rep_r in self.spares:
+            os.close(req_w)
+            os.close(rep_r)
+        self.spares.clear()
+
+    def forget(self, pid: int) -> None:
+        """A spare that died before it was used (reaped by the zygote loop)."""
+        for spare in self.spares:
+            if spare[0] == pid:
+                self.spares.remove(spare)
+                os.close(spare[1])
+                os.close(spare[2])
+                return

@@ -1,0 +1,86 @@
+"""The gcs's durable requests, answered in batches with group commit.
+
+While the gcs drains its socket, durable requests are only queued; after the drain, all
+queued writes run in ONE LMDB write transaction (one fsync for the batch), then the
+reads, then each request is answered. A lone request costs what it would cost inline;
+concurrent sessions, whose requests pile up while the gcs is fsyncing, share the next
+fsync instead of queueing for one each. If the batch's transaction fails (a full store,
+a request that is a bug), each write runs again in a transaction of its own, so only the
+request at fault gets the error.
+
+Invariant: a write is answered only after the transaction holding it committed.
+"""
+from __future__ import annotations
+
+import traceback
+
+import zmq
+
+from actorium.core import protocol, transport
+from actorium.gcs.durable_store import DurableStore, DurableStoreError
+
+
+class DurableService:
+    def __init__(self, store: DurableStore | None, reason: str):
+        self.store = store
+        self.reason = reason  # why the store could not be opened, if it could not
+        self.ops = store.operations() if store is not None else {}
+        self.queue: list = []
+
+    def handlers(self) -> dict:
+        """Message class -> handler(identity, msg) for the gcs's dispatch table."""
+        p = protocol
+        classes = (p.JournalBegin, p.JournalCommit, p.CheckpointPut, p.CheckpointGet,
+                   p.ReplyGet, p.EventAppend, p.EventRange)
+        if self.store is None:
+            def refuse(_identity, _msg):
+                raise DurableStoreError(self.reason)
+            return {cls: refuse for cls in classes}
+        return {cls: self.submit for cls in classes}
+
+    def submit(self, identity: bytes, msg) -> None:
+        self.queue.append((identity, msg))
+
+    def flush(self, router: zmq.Socket) -> None:
+        """Run and answer every queued request (the gcs calls this after each drain)."""
+        if not self.queue:
+            return
+        batch, self.queue = self.queue, []
+        for (identity, msg), (ok, value) in zip(batch, self._execute(batch)):
+            transport.reply_to(router, identity, msg.req_id, value, ok)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+    def _execute(self, batch: list) -> list:
+        results: list = [None] * len(batch)
+        writes = [i for i, (_, m) in enumerate(batch) if self.ops[type(m)][0]]
+        if writes:
+            try:
+                done = self.store._write(lambda txn, counters: [
+                    self.ops[type(batch[i][1])][1](txn, counters, batch[i][1]) for i in writes])
+                for i, value in zip(writes, done):
+                    results[i] = (True, value)
+            except Exception:
+                for i in writes:  # alone, so that only the request at fault fails
+                    results[i] = self._alone(batch[i][1])
+        for i, (_, msg) in enumerate(batch):
+            if results[i] is None:
+                results[i] = self._guard(lambda m=msg: self.store._read(
+                    lambda txn, c: self.ops[type(m)][1](txn, c, m)))
+        return results
+
+    def _alone(self, msg) -> tuple:
+        fn = self.ops[type(msg)][1]
+        return self._guard(lambda: self.store._write(lambda txn, c: fn(txn, c, msg)))
+
+    @staticmethod
+    def _guard(fn) -> tuple:
+        try:
+            return True, fn()
+        except DurableStoreError as exc:
+            return False, f"DurableStoreError: {exc}"
+        except Exception as exc:
+            traceback.print_exc()
+            return False, f"{type(exc).__name__}: {exc}"
