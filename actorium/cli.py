@@ -2,6 +2,7 @@
 
     actorium start --head [--port N] [--host H] [--num-cpus N] [--num-gpus N]
                           [--resources JSON] [--object-store-memory BYTES]
+    actorium start --head --restart       (a crashed head, on its address, with its tables)
     actorium start --address HEAD_HOST:PORT [--host H] [--num-cpus N] [--resources JSON]
     actorium status [--address host:port]
     actorium list nodes|actors [--address host:port]
@@ -207,15 +208,24 @@ def cmd_start(args) -> int:
         return _start_joining(args, resources)
 
     current = launcher.read_current()
+    reuse = ""  # --restart: the dead head's session (its gcs tables) and address
     if current is not None:
         if _cluster_alive(current):
             raise CliError(f"an actorium cluster is already running at "
                            f"{_plain(current.get('gcs_tcp', '?'))} (node pid "
                            f"{current.get('pid')}); stop it with 'actorium stop' first")
-        # A stale record (the node died without 'actorium stop'): clean up after it.
-        if current.get("session_dir"):
-            launcher.cleanup_session(current["session_dir"])
-        launcher.remove_current(current)
+        if args.restart and os.path.isdir(os.path.join(current.get("session_dir", ""), "gcs")):
+            reuse = current["session_dir"]
+            args.host, args.port = current["gcs_tcp"][6:].rsplit(":", 1)
+            args.port = int(args.port)
+        else:
+            # A stale record (the node died without 'actorium stop'): clean up after it.
+            if current.get("session_dir"):
+                launcher.cleanup_session(current["session_dir"])
+            launcher.remove_current(current)
+    if args.restart and not reuse:
+        raise CliError("--restart needs a head that died without 'actorium stop' (its "
+                       "record and tables); none was found")
 
     try:
         socket.getaddrinfo(args.host, None)
@@ -226,7 +236,7 @@ def cmd_start(args) -> int:
         raise CliError(f"port {port} on {args.host} is already in use; choose another with "
                        f"--port N (or --port 0 for any free port)")
 
-    session_dir = launcher.new_session_dir()
+    session_dir = reuse or launcher.new_session_dir()
     num_cpus = args.num_cpus if args.num_cpus is not None else (os.cpu_count() or 1)
     try:
         proc, info = launcher.start_node(
@@ -234,7 +244,8 @@ def cmd_start(args) -> int:
             resources=resources, port=port, host=args.host, driver_pid=0,
             object_store_memory=args.object_store_memory or 0, tcp=True)
     except RuntimeError as exc:
-        launcher.cleanup_session(session_dir)
+        if not reuse:  # never lose a restarted head's tables
+            launcher.cleanup_session(session_dir)
         tail = [ln for ln in str(exc).splitlines()[1:] if ln.strip()]
         cause = f" (last log line: {tail[-1].strip()})" if tail else ""
         raise CliError(f"the head node failed to start; see the logs in "
@@ -450,6 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--head", action="store_true", help="start a head node (a new cluster)")
     s.add_argument("--address", default=None,
                    help="HOST:PORT of a running head: start a node that joins it")
+    s.add_argument("--restart", action="store_true",
+                   help="with --head: restart a head that died, on its address and with "
+                        "its tables (live nodes and drivers reconnect)")
     s.add_argument("--port", type=int, default=DEFAULT_PORT,
                    help=f"gcs TCP port (default {DEFAULT_PORT}; 0 picks a free port)")
     s.add_argument("--host", default=None, help="address to listen on (default: "

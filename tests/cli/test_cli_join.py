@@ -61,3 +61,40 @@ def test_start_with_address_of_nothing_is_a_clear_error(env):
 def test_start_needs_head_or_address(env):
     out = env.cli("start", "--num-cpus", "1")
     assert out.returncode == 1 and "--head" in out.stderr and "--address" in out.stderr
+
+
+def test_head_restarted_with_restart_keeps_names_and_nodes(env):
+    import signal
+    cur = env.start()
+    out = env.cli("start", "--address", cur["gcs_tcp"][6:], "--num-cpus", "1",
+                  "--resources", '{"browser": 1}')
+    assert out.returncode == 0, out.stdout + out.stderr
+    record = _joined_session(env)
+    made = env.driver("""
+        import actorium
+        actorium.init(address="auto", namespace="ns")
+        @actorium.remote(num_cpus=0, resources={"browser": 1})
+        class Keeper:
+            def where(self):
+                return actorium.get_runtime_context().get_node_id()
+        k = Keeper.options(name="keeper", lifetime="detached").remote()
+        print("ON", actorium.get(k.where.remote()))
+    """)
+    assert f"ON {record['node_id']}" in made.stdout, made.stdout + made.stderr
+    os.killpg(cur["pid"], signal.SIGKILL)
+    assert _wait(lambda: cur["pid"] not in _session_pids(cur["session_dir"]), 10)
+    restarted = env.cli("start", "--head", "--restart", "--num-cpus", "1")
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    new = env.current()
+    assert new["gcs_tcp"] == cur["gcs_tcp"] and new["session_dir"] == cur["session_dir"]
+    found = env.driver("""
+        import actorium
+        actorium.init(address="auto", namespace="ns")
+        print("FOUND", actorium.get(actorium.get_actor("keeper").where.remote(), timeout=30))
+    """)
+    assert f"FOUND {record['node_id']}" in found.stdout, found.stdout + found.stderr
+
+
+def test_restart_without_a_dead_head_is_a_clear_error(env):
+    out = env.cli("start", "--head", "--restart", "--num-cpus", "1")
+    assert out.returncode == 1 and "--restart" in out.stderr
