@@ -89,6 +89,11 @@ class Membership:
         self.storage = storage
         self.timeout = timeout
         self.nodes: dict[str, NodeRecord] = {}
+        # The head node that registered with this gcs process: the gcs lives and dies
+        # with it (PDEATHSIG), so it is never timed out, which would only make a busy
+        # single-node cluster stop itself. A head loaded from disk (a previous
+        # incarnation's) times out like any node.
+        self.own_head = ""
         for _key, rec in storage.items("nodes"):
             node = NodeRecord.from_record(rec)
             self.nodes[node.node_id] = node  # last_seen = now: a fresh grace period
@@ -105,6 +110,8 @@ class Membership:
             transition(old, DEAD, "replaced by a node registering under the same id")
             replaced = old
         self.nodes[node.node_id] = node
+        if node.head:
+            self.own_head = node.node_id
         self._save(node)
         return replaced
 
@@ -130,7 +137,8 @@ class Membership:
         now = time.monotonic() if now is None else now
         dead = []
         for node in self.nodes.values():
-            if node.alive and now - node.last_seen > self.timeout:
+            if node.alive and now - node.last_seen > self.timeout \
+                    and node.node_id != self.own_head:
                 self.mark_dead(node, f"no heartbeat for {now - node.last_seen:.1f}s "
                                      f"(timeout {self.timeout:g}s)")
                 dead.append(node)

@@ -81,3 +81,15 @@ def test_multi_node_api_lives_where_ray_users_look_for_it():
     strategy = NodeAffinitySchedulingStrategy("abc", soft=True)
     assert placement.normalize(strategy) == ["NODE_AFFINITY", "abc", True]
     assert placement.normalize("SPREAD") == "SPREAD" and placement.normalize("DEFAULT") is None
+
+
+def test_the_gcs_never_times_out_the_head_it_runs_with(tmp_path):
+    storage = Storage(str(tmp_path / "gcs"))
+    members = mb.Membership(storage, timeout=1.0)
+    head = mb.NodeRecord("h", "ipc://h", {"CPU": 1.0}, "/dev/shm/h", 1, b"h", head=True)
+    members.register(head)
+    assert members.expire(now=head.last_seen + 60) == []
+    # After a restart the previous head is an ordinary record: it must heartbeat or go.
+    again = mb.Membership(storage, timeout=1.0)
+    assert again.expire(now=again.nodes["h"].last_seen + 2) == [again.nodes["h"]]
+    storage.close()
