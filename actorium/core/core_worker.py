@@ -289,7 +289,8 @@ class CoreWorker:
             if not refs.set_value(oid, value, contained if i == 0 else ()):
                 if value[0] == VALUE_STORED:
                     self._free_stored([value[1]], value[3] if len(value) > 3 else "")
-            elif value[0] == VALUE_STORED and spec.kind == "task" and spec.retries_left != 0:
+            elif value[0] == VALUE_STORED and spec.kind == "task" and spec.retries_left != 0 \
+                    and self.host:  # only other nodes' copies can be lost on their own
                 self.lineage[oid] = spec  # a lost copy can be rebuilt by running it again
                 spec.lineage = True
         if not spec.lineage:

@@ -85,7 +85,6 @@ class Raylet:
         self.addr = transport.endpoint(session_dir, host, f"raylet-{node_id}")
         self.view = spillback.ClusterView(node_id)
         self.puller = ObjectPuller(self)
-        self.node_timeout = 0.0
         self.workers: dict[bytes, Worker] = {}
         self.by_pid: dict[int, Worker] = {}
         self.requests: collections.deque[LeaseRequest] = collections.deque()
@@ -121,7 +120,6 @@ class Raylet:
         reply = protocol.decode(self.gcs.recv())
         if not reply.ok:
             raise RuntimeError(f"the gcs refused this node: {reply.value}")
-        self.node_timeout = reply.value.get("node_timeout", 0.0) if isinstance(reply.value, dict) else 0.0
         for _ in range(self.prestart):
             self._fork_worker()
 
