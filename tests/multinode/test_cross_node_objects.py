@@ -73,3 +73,12 @@ def test_freeing_the_object_removes_remote_copies(shared):
     del ref
     from tests_helpers import wait_until
     assert wait_until(lambda: not _copies(a.store_root, oid) and not _copies(b.store_root, oid))
+
+
+def test_object_larger_than_the_pull_window_arrives_intact(shared):
+    from actorium.raylet import object_pull
+    n = (object_pull.CHUNK * (object_pull.WINDOW + 2)) // 8 + 12345  # not a chunk multiple
+    ref = make_array.options(scheduling_strategy=on(shared.a)).remote(n, 1.5)
+    total, nbytes, _ = actorium.get(
+        summarize.options(scheduling_strategy=on(shared.b)).remote(ref), timeout=120)
+    assert nbytes == n * 8 and total == 1.5 * n
