@@ -10,7 +10,7 @@ from actorium.core.api import (
 from actorium.core.object_ref import ObjectRef, ObjectRefGenerator
 from actorium.core.remote_function import RemoteFunction
 from actorium.isolation.policy import SandboxPolicy
-from actorium import sandbox
+from actorium import sandbox, util
 from actorium import durable
 from actorium.durable.sessions import session
 
@@ -20,6 +20,6 @@ __all__ = [
     "ActorClass", "ActorHandle", "ObjectRef", "ObjectRefGenerator", "RemoteFunction",
     "available_resources", "cancel", "cluster_resources", "exceptions", "get", "get_actor",
     "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put",
-    "remote", "sandbox", "SandboxPolicy", "session", "shutdown", "wait", "durable",
+    "remote", "sandbox", "SandboxPolicy", "session", "shutdown", "util", "wait", "durable",
     "__version__",
 ]

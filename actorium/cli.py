@@ -2,6 +2,9 @@
 
     actorium start --head [--port N] [--host H] [--num-cpus N] [--num-gpus N]
                           [--resources JSON] [--object-store-memory BYTES] [--token-file F]
+    actorium start --head --restart       (a crashed head, on its address, with its tables)
+    actorium start --address HEAD_HOST:PORT [--host H] [--num-cpus N] [--resources JSON]
+                          [--token-file F]
     actorium status [--address host:port] [--token-file F]
     actorium list nodes|actors [--address host:port] [--token-file F]
     actorium stop [--token-file F]
@@ -55,7 +58,7 @@ def _use_token_for(args, gcs: str) -> None:
         _use_token(args)
     except CliError:
         if not transport.tcp_reachable(gcs, PING_TIMEOUT):
-            raise CliError(f"no actorium cluster answered at {_plain(gcs)} within "
+            raise CliError(f"no actorium head answered at {_plain(gcs)} within "
                            f"{PING_TIMEOUT:g}s") from None
         raise
 
@@ -139,9 +142,9 @@ def _list(gcs: str, what: str) -> list:
 
 
 def _node_stats(node: dict) -> dict | None:
-    """NodeStats from a raylet on this machine, or None if it is remote or silent."""
+    """NodeStats from a node's raylet (ipc on this machine, or TCP), None if silent."""
     addr = node.get("raylet_addr", "")
-    if not node.get("alive") or not addr.startswith("ipc://") or not os.path.exists(addr[6:]):
+    if not node.get("alive") or addr.startswith("ipc://") and not os.path.exists(addr[6:]):
         return None
     try:
         return _rpc(addr, protocol.NodeStats(transport.next_req_id()), timeout=3,
@@ -229,9 +232,9 @@ def _port_free(host: str, port: int) -> bool:
 
 
 def cmd_start(args) -> int:
-    if not args.head:
-        raise CliError("only 'actorium start --head' is supported: this runtime runs one "
-                       "node per machine")
+    if args.head == bool(args.address):
+        raise CliError("give either --head (start a new cluster) or --address HOST:PORT "
+                       "(join this machine to a running head)")
     if args.num_cpus is not None and args.num_cpus < 0:
         raise CliError("--num-cpus must be >= 0")
     if args.num_gpus is not None and args.num_gpus < 0:
@@ -241,6 +244,8 @@ def cmd_start(args) -> int:
     if not 0 <= args.port <= 65535:
         raise CliError(f"--port must be between 0 and 65535, got {args.port}")
     resources = _parse_resources(args.resources)
+    if args.address:
+        return _start_joining(args, resources)
     try:
         token, created = auth.find_token(token_file=args.token_file, create=True)
     except (AuthenticationError, OSError) as exc:
@@ -248,15 +253,24 @@ def cmd_start(args) -> int:
     auth.set_process_token(token)
 
     current = launcher.read_current()
+    reuse = ""  # --restart: the dead head's session (its gcs tables) and address
     if current is not None:
         if _cluster_alive(current):
             raise CliError(f"an actorium cluster is already running at "
                            f"{_plain(current.get('gcs_tcp', '?'))} (node pid "
                            f"{current.get('pid')}); stop it with 'actorium stop' first")
-        # A stale record (the node died without 'actorium stop'): clean up after it.
-        if current.get("session_dir"):
-            launcher.cleanup_session(current["session_dir"])
-        launcher.remove_current(current)
+        if args.restart and os.path.isdir(os.path.join(current.get("session_dir", ""), "gcs")):
+            reuse = current["session_dir"]
+            args.host, args.port = current["gcs_tcp"][6:].rsplit(":", 1)
+            args.port = int(args.port)
+        else:
+            # A stale record (the node died without 'actorium stop'): clean up after it.
+            if current.get("session_dir"):
+                launcher.cleanup_session(current["session_dir"])
+            launcher.remove_current(current)
+    if args.restart and not reuse:
+        raise CliError("--restart needs a head that died without 'actorium stop' (its "
+                       "record and tables); none was found")
 
     try:
         socket.getaddrinfo(args.host, None)
@@ -267,15 +281,16 @@ def cmd_start(args) -> int:
         raise CliError(f"port {port} on {args.host} is already in use; choose another with "
                        f"--port N (or --port 0 for any free port)")
 
-    session_dir = launcher.new_session_dir()
+    session_dir = reuse or launcher.new_session_dir()
     num_cpus = args.num_cpus if args.num_cpus is not None else (os.cpu_count() or 1)
     try:
         proc, info = launcher.start_node(
             session_dir, head=True, num_cpus=num_cpus, num_gpus=args.num_gpus or 0,
             resources=resources, port=port, host=args.host, driver_pid=0,
-            object_store_memory=args.object_store_memory or 0, token=token)
+            object_store_memory=args.object_store_memory or 0, tcp=True, token=token)
     except RuntimeError as exc:
-        launcher.cleanup_session(session_dir)
+        if not reuse:  # never lose a restarted head's tables
+            launcher.cleanup_session(session_dir)
         tail = [ln for ln in str(exc).splitlines()[1:] if ln.strip()]
         cause = f" (last log line: {tail[-1].strip()})" if tail else ""
         raise CliError(f"the head node failed to start; see the logs in "
@@ -312,6 +327,30 @@ def _print_token_help(token: auth.Token, created: bool) -> None:
               f"ACTORIUM_TOKEN_FILE={path}, or a copy at ~/.actorium/token")
     else:
         print(f"  cluster token: taken from {token.source} (not written to any file)")
+
+
+def _start_joining(args, resources: dict) -> int:
+    """A node of this machine joins the head at ``--address``."""
+    gcs = _tcp(args.address)
+    _use_token_for(args, gcs)
+    if not _ping(gcs):
+        raise CliError(f"no actorium head answered at {_plain(gcs)} within {PING_TIMEOUT:g}s")
+    host = args.host if args.host_given else transport.local_ip_towards(
+        _plain(gcs).rsplit(":", 1)[0])
+    num_cpus = args.num_cpus if args.num_cpus is not None else (os.cpu_count() or 1)
+    try:
+        info = launcher.join_node(gcs, host, num_cpus=num_cpus, num_gpus=args.num_gpus or 0,
+                                  resources=resources,
+                                  object_store_memory=args.object_store_memory or 0,
+                                  token=auth.process_token())
+    except RuntimeError as exc:
+        tail = [ln for ln in str(exc).splitlines()[1:] if ln.strip()]
+        raise CliError(f"the node failed to join {_plain(gcs)}"
+                       + (f": {tail[-1].strip()}" if tail else "")) from None
+    print(f"Started actorium node {info['node_id']} (pid {info['pid']}) on {host}, joined "
+          f"to the head at {_plain(gcs)}")
+    print("To stop it: actorium stop")
+    return 0
 
 
 # -- status / list -----------------------------------------------------------------
@@ -374,8 +413,9 @@ def cmd_status(args) -> int:
         name = a.get("name") or "(unnamed)"
         ns = f"  namespace {a['namespace']}" if a.get("name") and a.get("namespace") else ""
         detached = "  detached" if a.get("detached") else ""
+        node = f"  node {a['node_id'][:12]}" if a.get("node_id") else ""
         print(f"  {a.get('state', '?'):<20} {name}  [{_actor_class(a)}]{ns}{detached}"
-              f"  pid {a.get('pid') or '-'}")
+              f"  pid {a.get('pid') or '-'}{node}")
     return 0
 
 
@@ -409,9 +449,16 @@ def cmd_list(args) -> int:
 
 # -- stop --------------------------------------------------------------------------
 def cmd_stop(args) -> int:
+    joined = launcher.joined_nodes()
+    for record in joined:
+        launcher.stop_joined(record)
+        print(f"Stopped actorium node {record['node_id']} (joined to "
+              f"{_plain(record.get('gcs_tcp', '?'))}).")
     current = launcher.read_current()
     if current is None:
-        print(f"No running actorium cluster found (nothing recorded in {launcher.CURRENT}).")
+        if not joined:
+            print(f"No running actorium cluster found (nothing recorded in "
+                  f"{launcher.CURRENT}).")
         return 0
     session_dir = current.get("session_dir", "")
     head_pid = int(current.get("pid", 0) or 0)
@@ -440,7 +487,7 @@ def cmd_stop(args) -> int:
     nodes.sort(key=lambda n: n.get("pid") == head_pid)
     for n in nodes:
         addr = n.get("raylet_addr", "")
-        if addr.startswith("ipc://") and os.path.exists(addr[6:]):
+        if addr.startswith("tcp://") or addr.startswith("ipc://") and os.path.exists(addr[6:]):
             try:
                 _rpc(addr, protocol.ShutdownNode(transport.next_req_id()), timeout=2,
                      what="a raylet")
@@ -476,10 +523,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("start", help="start a head node that keeps running after this "
                                      "command exits")
-    s.add_argument("--head", action="store_true", help="start the head node (required)")
+    s.add_argument("--head", action="store_true", help="start a head node (a new cluster)")
+    s.add_argument("--address", default=None,
+                   help="HOST:PORT of a running head: start a node that joins it")
+    s.add_argument("--restart", action="store_true",
+                   help="with --head: restart a head that died, on its address and with "
+                        "its tables (live nodes and drivers reconnect)")
     s.add_argument("--port", type=int, default=DEFAULT_PORT,
                    help=f"gcs TCP port (default {DEFAULT_PORT}; 0 picks a free port)")
-    s.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    s.add_argument("--host", default=None, help="address to listen on (default: "
+                   "127.0.0.1 for a head, the interface towards the head for a node)")
     s.add_argument("--num-cpus", type=float, default=None, help="CPUs (default: all)")
     s.add_argument("--num-gpus", type=float, default=None, help="GPUs (default 0)")
     s.add_argument("--resources", default=None, help="custom resources as JSON, "
@@ -522,6 +575,9 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    if getattr(args, "command", "") == "start":
+        args.host_given = args.host is not None
+        args.host = args.host or "127.0.0.1"
     try:
         return args.func(args) or 0
     except CliError as exc:

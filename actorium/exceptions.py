@@ -111,6 +111,15 @@ class NodeDiedError(ActoriumError):
     """The node running the work died."""
 
 
+class TaskUnschedulableError(ActoriumError):
+    """The task's scheduling strategy can never be met (e.g. hard node affinity to a
+    node that is dead)."""
+
+
+class ActorUnschedulableError(ActoriumError):
+    """The actor's scheduling strategy can never be met."""
+
+
 class SandboxViolation(ActoriumError):
     """Sandboxed code hit a limit or a denied operation; the message names which."""
 
@@ -151,5 +160,6 @@ __all__ = [
     "ActoriumError", "TaskError", "WorkerCrashedError", "ActorDiedError",
     "GetTimeoutError", "TaskCancelledError", "ObjectLostError",
     "OwnerDiedError", "ObjectStoreFullError", "NodeDiedError", "SandboxViolation",
+    "TaskUnschedulableError", "ActorUnschedulableError",
     "AuthenticationError", "AmbiguousStep", "JournalError", "CheckpointError",
 ]

@@ -11,6 +11,7 @@ from actorium.core import protocol, transport
 from actorium.core.ids import new_actor_id, new_task_id, object_id_for
 from actorium.core.object_ref import _current
 from actorium.core.task_spec import TaskSpec, pack_arguments, submit_and_return
+from actorium.raylet import placement
 
 
 def method(*, num_returns=1, concurrency_group=None):
@@ -87,7 +88,8 @@ class ActorClass:
         max_concurrency = o.max_concurrency or (1000 if self._is_async else 1)
         info = cw.rpc_gcs(protocol.RegisterActor(
             transport.next_req_id(), actor_id, o.name or "", namespace,
-            o.lifetime == "detached", o.get_if_exists, o.max_restarts, o.shape(), cw.job, meta),
+            o.lifetime == "detached", o.get_if_exists, o.max_restarts, o.shape(), cw.job, meta,
+            placement.normalize(o.scheduling_strategy)),
             timeout=30)
         if not info["created"]:
             return handle_from_info(info)

@@ -11,7 +11,7 @@ import sys
 import threading
 import uuid
 
-from actorium.core import auth, core_worker, launcher, protocol, transport
+from actorium.core import auth, core_worker, launcher, protocol, reconnect, transport
 from actorium.core import options as opts
 from actorium.core.actor import ActorClass, ActorHandle, handle_from_info
 from actorium.core.object_ref import ObjectRef, ObjectRefGenerator
@@ -86,7 +86,8 @@ def init(address: str | None = None, *, num_cpus: float | None = None,
                 node_id=info["node_id"], raylet_addr=info["raylet_addr"],
                 gcs_addr=info["gcs_addr"], store_root=info["store_root"],
                 namespace=namespace if namespace is not None else uuid.uuid4().hex[:12],
-                store_capacity=info.get("store_capacity", 0), spill_dir=info.get("spill_dir"))
+                store_capacity=info.get("store_capacity", 0), spill_dir=info.get("spill_dir"),
+                host=info.get("driver_host", ""))
         except BaseException:
             _stop_embedded()
             raise
@@ -94,7 +95,8 @@ def init(address: str | None = None, *, num_cpus: float | None = None,
         core_worker.set_global_worker(worker)
         _session.worker = worker
         _register_driver(worker)
-        _session.info = {"address": info.get("gcs_tcp", ""), "node_id": info["node_id"],
+        _session.info = {"address": info.get("gcs_tcp") or info.get("gcs_addr", ""),
+                         "node_id": info["node_id"],
                          "session_dir": info["session_dir"], "job_id": job,
                          "namespace": worker.namespace}
         return dict(_session.info)
@@ -140,17 +142,14 @@ def _connect(address: str, token: str | None) -> dict:
     except transport.RpcError as exc:
         raise ConnectionError(f"The actorium cluster at {address!r} refused this driver: "
                               f"{exc}") from None
-    local = [n for n in nodes if n["alive"] and n["raylet_addr"].startswith("ipc://")
-             and os.path.exists(n["raylet_addr"][6:])]
-    if not local:
-        raise ConnectionError(f"The cluster at {address!r} has no live node on this machine.")
-    node = local[0]
-    raylet_path = node["raylet_addr"][6:]
-    session_dir = os.path.dirname(os.path.dirname(raylet_path))
-    import json
-    with open(os.path.join(session_dir, f"node-{node['node_id']}.json")) as f:
-        info = json.load(f)
+    info = reconnect.attach_local_node(nodes)
+    if info is None:
+        raise ConnectionError(f"The cluster at {address!r} has no live node on this machine "
+                              f"(a driver attaches to a node whose object store it can map).")
     info["gcs_addr"] = gcs
+    if info.get("host"):
+        # A multi-node cluster: our own endpoint must be reachable from the other nodes.
+        info["driver_host"] = transport.local_ip_towards(gcs[6:].rsplit(":", 1)[0])
     return info
 
 
@@ -277,7 +276,7 @@ def wait(object_refs, *, num_returns: int = 1, timeout: float | None = None,
                          f"({len(object_refs)}), got {num_returns!r}")
     if timeout is not None and timeout < 0:
         raise ValueError("timeout must be >= 0 or None")
-    return _worker().wait(list(object_refs), num_returns, timeout)
+    return _worker().wait(list(object_refs), num_returns, timeout, bool(fetch_local))
 
 
 def cancel(object_ref, *, force: bool = False, recursive: bool = True) -> None:
@@ -331,8 +330,11 @@ def nodes() -> list[dict]:
     out = []
     for n in worker.rpc_gcs(protocol.ListState(transport.next_req_id(), "nodes")):
         out.append({"NodeID": n["node_id"], "Alive": n["alive"], "alive": n["alive"],
-                    "NodeManagerAddress": "127.0.0.1", "RayletSocketName": n["raylet_addr"],
-                    "ObjectStoreSocketName": n["store_root"], "Resources": n["resources"]})
+                    "NodeManagerAddress": n.get("host") or "127.0.0.1",
+                    "RayletSocketName": n["raylet_addr"],
+                    "ObjectStoreSocketName": n["store_root"],
+                    "Resources": n["resources"] if n["alive"] else {},
+                    "IsHead": bool(n.get("head")), "DeathReason": n.get("reason", "")})
     return out
 
 

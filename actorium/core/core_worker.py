@@ -20,7 +20,8 @@ import traceback
 import cloudpickle
 import zmq
 
-from actorium.core import object_ref, protocol, serialization, transport
+from actorium.core import (object_ref, protocol, reconnect, remote_objects, serialization,
+                           transport)
 from actorium.core.ids import new_put_id, new_worker_id
 from actorium.core.object_ref import ObjectRef
 from actorium.core.ownership import ReferenceTable
@@ -50,7 +51,7 @@ class CoreWorker:
     def __init__(self, *, kind: str, session_dir: str, job: str, node_id: str,
                  raylet_addr: str, gcs_addr: str, store_root: str, namespace: str = "",
                  worker_id: bytes | None = None, store_capacity: int = 0,
-                 spill_dir: str | None = None):
+                 spill_dir: str | None = None, host: str = ""):
         self.kind = kind
         self.job = job
         self.namespace = namespace
@@ -63,8 +64,16 @@ class CoreWorker:
         self.spill_dir = spill_dir
         self.restarts = 0
         self.worker_id = worker_id or new_worker_id()
-        self.owner_addr = f"ipc://{session_dir}/sockets/o-{self.worker_id.hex()}"
+        self.host = host  # non-empty: a multi-node cluster, our endpoint is TCP
+        # Bound here (not on the I/O thread) because a TCP endpoint's port is known only
+        # once bound, and the reference table needs our address; the I/O thread owns the
+        # socket from its start on.
+        self._router, self.owner_addr = transport.bind_router_at(
+            transport.endpoint(session_dir, host, f"o-{self.worker_id.hex()}"))
         self.refs = ReferenceTable(self.owner_addr, self._free_stored)
+        self.lineage: dict[bytes, object] = {}  # object id -> spec that can rebuild it
+        self.dead_raylets: set[str] = set()
+        self.owner_checks: dict[str, bool] = {}  # since the last node death
         self._store = None
         self._outbox: collections.deque = collections.deque()
         self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
@@ -102,8 +111,13 @@ class CoreWorker:
                                       spill_dir=self.spill_dir, create=False)
         return self._store
 
-    def _free_stored(self, object_ids: list) -> None:
-        self.post(self._send_raylet, protocol.FreeObjects(list(object_ids)))
+    def _free_stored(self, object_ids: list, location: str = "") -> None:
+        for oid in object_ids:
+            self.lineage.pop(oid, None)
+        if location and location != self.raylet_addr:
+            self.post(transport.send, location, protocol.FreeObjects(list(object_ids)))
+        else:
+            self.post(self._send_raylet, protocol.FreeObjects(list(object_ids)))
 
     # -- I/O thread ---------------------------------------------------------
     def post(self, fn, *args) -> None:
@@ -153,21 +167,24 @@ class CoreWorker:
 
     def _io_main(self) -> None:
         try:
-            self.router = transport.bind_router(self.owner_addr)
+            self.router = self._router
             self.raylet_sock = transport.connect_dealer(self.raylet_addr)
             self.gcs_sock = transport.connect_dealer(self.gcs_addr)
+            if self.host:  # other nodes exist: learn when one dies, notice a head restart
+                reconnect.start(self)
         except BaseException as exc:
             self._io_error = exc
             self._ready.set()
             return
-        poller = zmq.Poller()
+        poller = self._poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
         poller.register(self.raylet_sock, zmq.POLLIN)
         poller.register(self.gcs_sock, zmq.POLLIN)
         poller.register(self._wake_fd, zmq.POLLIN)
         self._ready.set()
-        router, raylet, gcs = self.router, self.raylet_sock, self.gcs_sock
+        router, gcs = self.router, self.gcs_sock
         while not self._stopping:
+            raylet = self.raylet_sock  # replaced when a driver re-attaches (reconnect.py)
             timeout = None
             if self._timers:
                 timeout = max(0, int((self._timers[0][0] - time.monotonic()) * 1000) + 1)
@@ -188,7 +205,7 @@ class CoreWorker:
             self._run_outbox()
             if self._timers:
                 self._run_timers()
-        for sock in (router, raylet, gcs):
+        for sock in (router, self.raylet_sock, gcs):
             sock.close(0)
         transport.close_thread_sockets()
 
@@ -236,6 +253,9 @@ class CoreWorker:
             p.LogBatch: self._on_log_batch,
             p.CancelTask: self._on_cancel_task,
             p.Reply: self._on_reply,
+            p.LeaseSpillback: self.submitter.on_lease_spillback,
+            p.LeaseRejected: self.submitter.on_lease_rejected,
+            p.NodeUpdate: self._on_node_update,
         }
         return transport.message_only(table)
 
@@ -255,9 +275,9 @@ class CoreWorker:
             self.actors.on_reply(spec, msg)
 
     def _discard_results(self, results) -> None:
-        stored = [r[1] for r in results if r[0] == VALUE_STORED]
-        if stored:
-            self._send_raylet(protocol.FreeObjects(stored))
+        for r in results:
+            if r[0] == VALUE_STORED:
+                self._free_stored([r[1]], r[3] if len(r) > 3 else "")
 
     def complete(self, spec, results: list, contained=()) -> None:
         """I/O thread: publish a finished task's results to its return refs."""
@@ -266,10 +286,15 @@ class CoreWorker:
             contained = [self._adopt(oid, owner) for oid, owner in contained]
         for i, oid in enumerate(spec.return_ids):
             value = results[i] if i < len(results) else results[-1]
-            if not refs.set_value(oid, value, contained if i == 0 else ()) \
-                    and value[0] == VALUE_STORED:
-                self._send_raylet(protocol.FreeObjects([value[1]]))
-        spec.holds = []
+            if not refs.set_value(oid, value, contained if i == 0 else ()):
+                if value[0] == VALUE_STORED:
+                    self._free_stored([value[1]], value[3] if len(value) > 3 else "")
+            elif value[0] == VALUE_STORED and spec.kind == "task" and spec.retries_left != 0 \
+                    and self.host:  # only other nodes' copies can be lost on their own
+                self.lineage[oid] = spec  # a lost copy can be rebuilt by running it again
+                spec.lineage = True
+        if not spec.lineage:
+            spec.holds = []  # lineage keeps the arguments alive, as Ray's lineage pinning
         self.submitter.live.pop(spec.task_id, None)
 
     def _adopt(self, object_id: bytes, owner: str) -> ObjectRef:
@@ -289,6 +314,12 @@ class CoreWorker:
         if value is not None:
             send(msg.object_id, value)
 
+    def read_stored(self, object_id: bytes, value) -> memoryview:
+        return remote_objects.read_stored(self, object_id, value)
+
+    def _on_node_update(self, msg) -> None:
+        remote_objects.on_node_update(self, msg)
+
     def _on_object_value(self, msg) -> None:
         self.refs.set_value(msg.object_id, msg.result)
 
@@ -299,6 +330,9 @@ class CoreWorker:
             if e is None or e.requested or e.value is not None:
                 return
             e.requested = True
+        if self.dead_raylets and not remote_objects.owner_alive(self, owner):
+            remote_objects.fail_owner_died(self, owner, [object_id])
+            return
         transport.send(owner, protocol.GetObject(object_id, self.owner_addr))
 
     def _on_log_batch(self, msg) -> None:
@@ -347,7 +381,7 @@ class CoreWorker:
         if ser.size <= serialization.INLINE_MAX:
             value = [VALUE_INLINE, ser.to_bytes(), ser.size]
         else:
-            value = [VALUE_STORED, oid, ser.size]
+            value = [VALUE_STORED, oid, ser.size, self.raylet_addr]
             self.store_put(oid, ser.parts)
         with self.refs.lock:
             e = self.refs.ensure(oid, self.owner_addr)
@@ -364,15 +398,11 @@ class CoreWorker:
             raise
 
     def materialize(self, object_id: bytes, value: list):
-        kind, data, _ = value
+        kind, data = value[0], value[1]
         if kind == VALUE_INLINE:
             return serialization.deserialize(data)
         if kind == VALUE_STORED:
-            blob = self.store.get(data)
-            if blob is None:
-                from actorium.exceptions import ObjectLostError
-                raise ObjectLostError(f"object {object_id.hex()} is no longer in the object store")
-            return serialization.deserialize(blob)
+            return serialization.deserialize(self.read_stored(data, value))
         if kind == VALUE_ERROR:
             raise serialization.load_error(data).to_exception()
         raise RuntimeError(f"unknown value kind {kind}")
@@ -409,9 +439,11 @@ class CoreWorker:
                     f"Get timed out: {len([r for r in pending if get_value(r.id) is None])} "
                     f"of {len(refs)} object(s) not ready after {timeout}s.")
             values = [get_value(r.id) for r in refs]
-        return [self.materialize(r.id, v) for r, v in zip(refs, values)]
+        return [remote_objects.materialize_or_rebuild(self, r, v, timeout)
+                for r, v in zip(refs, values)]
 
-    def wait(self, refs: list, num_returns: int, timeout: float | None):
+    def wait(self, refs: list, num_returns: int, timeout: float | None,
+             fetch_local: bool = True):
         get_value = self.refs.get_value
         ready_now = sum(1 for r in refs if get_value(r.id) is not None)
         if ready_now < num_returns:
@@ -420,6 +452,8 @@ class CoreWorker:
         for r in refs:
             (ready if len(ready) < num_returns and get_value(r.id) is not None
              else not_ready).append(r)
+        if fetch_local:
+            remote_objects.fetch_local(self, [(r.id, get_value(r.id)) for r in ready])
         return ready, not_ready
 
     def future_for(self, ref: ObjectRef) -> concurrent.futures.Future:

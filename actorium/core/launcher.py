@@ -20,6 +20,7 @@ import uuid
 
 ROOT = os.environ.get("ACTORIUM_TMPDIR", "/tmp/actorium-sessions")
 CURRENT = os.path.join(ROOT, "current_cluster")
+JOINED = os.path.join(ROOT, "joined")  # one record per node this machine joined to a head
 
 
 def new_session_dir() -> str:
@@ -36,13 +37,16 @@ def new_session_dir() -> str:
 def start_node(session_dir: str, *, head: bool, num_cpus: float, num_gpus: float = 0,
                resources: dict | None = None, gcs_address: str = "", port: int = 0,
                host: str = "127.0.0.1", driver_pid: int = 0, object_store_memory: int = 0,
-               timeout: float = 60.0, token=None) -> tuple[subprocess.Popen, dict]:
+               timeout: float = 60.0, tcp: bool = False, node_timeout: float = 0.0,
+               prefix: list | None = None, token=None) -> tuple[subprocess.Popen, dict]:
     """Start a node process and wait for its READY line. Raises RuntimeError with the
     node's log tail if it fails to come up in ``timeout`` seconds.
 
+    ``tcp``: everything other nodes reach listens on TCP on ``host`` (multi-node);
+    ``prefix``: a command to run the node under (e.g. ``ip netns exec NAME``).
     ``token`` (an ``auth.Token``) reaches the node through an inherited pipe, never its
     command line or environment; without it the node looks its token up itself."""
-    cmd = [sys.executable, "-m", "actorium.raylet.node", "--session-dir", session_dir,
+    cmd = list(prefix or []) + [sys.executable, "-m", "actorium.raylet.node", "--session-dir", session_dir,
            "--num-cpus", str(num_cpus), "--num-gpus", str(num_gpus),
            "--resources", json.dumps(resources or {}), "--host", host]
     if head:
@@ -51,6 +55,10 @@ def start_node(session_dir: str, *, head: bool, num_cpus: float, num_gpus: float
         cmd += ["--gcs-address", gcs_address]
     if driver_pid:
         cmd += ["--driver-pid", str(driver_pid)]
+    if tcp:
+        cmd += ["--tcp"]
+    if node_timeout:
+        cmd += ["--node-timeout", str(node_timeout)]
     if object_store_memory:
         cmd += ["--object-store-memory", str(int(object_store_memory))]
     log = open(os.path.join(session_dir, "logs", f"node-{uuid.uuid4().hex[:6]}.err"), "ab")
@@ -210,3 +218,66 @@ def cleanup_session(session_dir: str) -> None:
         pass
     remove_session(session_dir, roots)
     shutil.rmtree(shm, ignore_errors=True)
+
+
+# -- nodes joined to a remote head (``actorium start --address``) ----------------------
+def join_node(gcs: str, host: str, **node_args) -> dict:
+    """Start a detached node of this machine that joins the head at ``gcs``, in its own
+    session directory, and record it for ``stop``; returns its READY info."""
+    session_dir = new_session_dir()
+    try:
+        proc, info = start_node(session_dir, head=False, gcs_address=gcs, host=host,
+                                tcp=True, **node_args)
+    except RuntimeError:
+        cleanup_session(session_dir)
+        raise
+    proc.returncode = 0  # detached: nothing here waits for or signals it
+    record_joined({"node_id": info["node_id"], "pid": info["pid"], "session_dir": session_dir,
+                   "gcs_tcp": gcs, "raylet_addr": info["raylet_addr"]})
+    return info
+
+
+def record_joined(info: dict) -> None:
+    os.makedirs(JOINED, exist_ok=True)
+    path = os.path.join(JOINED, f"{info['node_id']}.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(info, f)
+    os.replace(path + ".tmp", path)
+
+
+def joined_nodes() -> list[dict]:
+    out = []
+    try:
+        names = sorted(os.listdir(JOINED))
+    except OSError:
+        return out
+    for name in names:
+        if name.endswith(".json"):
+            try:
+                with open(os.path.join(JOINED, name)) as f:
+                    out.append(json.load(f))
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+def stop_joined(record: dict, timeout: float = 10.0) -> bool:
+    """Stop a joined node (SIGTERM, then SIGKILL of its group) and remove its files;
+    True if it had to be killed."""
+    pid = int(record.get("pid") or 0)
+    forced = False
+    if pid_alive(pid, record.get("session_dir", "")):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        forced = not wait_pid_gone(pid, timeout, record.get("session_dir", ""))
+    if pid:
+        kill_group(pid)
+    if record.get("session_dir"):
+        cleanup_session(record["session_dir"])
+    try:
+        os.unlink(os.path.join(JOINED, f"{record['node_id']}.json"))
+    except OSError:
+        pass
+    return forced

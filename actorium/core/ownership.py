@@ -120,13 +120,15 @@ class ReferenceTable:
     def _release(self, object_id: bytes, e: Entry):
         del self.entries[object_id]
         stored = e.owned and e.value is not None and e.value[0] == VALUE_STORED
+        # Where the primary copy lives ("" for this node, in older 3-element values).
+        stored = (e.value[3] if len(e.value) > 3 else "") if stored else None
         unregister = (not e.owned) and e.registered
         return stored, unregister, e.owner, e.contained
 
     def _after_release(self, object_id, stored, unregister, owner, contained) -> None:
         # ``contained`` refs die with this function's frame, uncounting themselves.
-        if stored:
-            self._free_stored([object_id])
+        if stored is not None:
+            self._free_stored([object_id], stored)
         if unregister:
             try:
                 transport.send(owner, protocol.RemoveBorrower(object_id, self.addr))

@@ -192,10 +192,17 @@ class RegisterClient:
 
 @_message
 class RequestLease:
+    """Ask a raylet for a worker. ``strategy`` is None, "SPREAD" or
+    ["NODE_AFFINITY", node_id, soft]. A request that a raylet forwarded elsewhere
+    (``spilled``) is queued where it lands, never forwarded again; its answers go to
+    ``owner`` (the requester's owner endpoint) rather than back on the socket it came in."""
     op: ClassVar[str] = "request_lease"
     req_id: int
     shape: dict
     owner: str
+    strategy: Any = None
+    spilled: bool = False
+    node_id: str = ""  # the requester's node, so its leases die with it
 
 
 @_message
@@ -214,6 +221,23 @@ class LeaseBusy:
     then pipeline deeper on the leases they hold instead of waiting for more."""
     op: ClassVar[str] = "lease_busy"
     req_id: int
+
+
+@_message
+class LeaseSpillback:
+    """The local raylet cannot (or should not) grant this request: ask ``raylet_addr``."""
+    op: ClassVar[str] = "lease_spillback"
+    req_id: int
+    raylet_addr: str
+    node_id: str
+
+
+@_message
+class LeaseRejected:
+    """The request can never be granted as asked (hard node affinity to a dead node)."""
+    op: ClassVar[str] = "lease_rejected"
+    req_id: int
+    reason: str
 
 
 @_message
@@ -272,6 +296,38 @@ class LogBatch:
     stream: str  # "stdout" | "stderr"
     lines: list
     job: str
+    relayed: bool = False  # forwarded by another node's raylet (never forwarded again)
+
+
+@_message
+class PullObject:
+    """Core worker -> its raylet: bring ``object_id`` from the node at ``source`` (a
+    raylet address) into this node's store. Replied when the local copy exists."""
+    op: ClassVar[str] = "pull_object"
+    req_id: int
+    object_id: bytes
+    source: str
+
+
+@_message
+class FetchChunk:
+    """Raylet -> raylet: send bytes [offset, offset+length) of an object to ``reply_to``
+    (the asking raylet), as ObjectChunk. length 0 asks only for the size."""
+    op: ClassVar[str] = "fetch_chunk"
+    object_id: bytes
+    offset: int
+    length: int
+    reply_to: str
+
+
+@_message
+class ObjectChunk:
+    """One chunk of an object's payload; the bytes travel as a second ZeroMQ frame.
+    ``total`` is -1 when the source does not have the object."""
+    op: ClassVar[str] = "object_chunk"
+    object_id: bytes
+    offset: int
+    total: int
 
 
 @_message
@@ -314,6 +370,8 @@ class RegisterNode:
     store_root: str
     pid: int
     version: int
+    head: bool = False
+    host: str = ""
 
 
 @_message
@@ -321,6 +379,31 @@ class NodeHeartbeat:
     op: ClassVar[str] = "node_heartbeat"
     node_id: str
     available: dict
+
+
+@_message
+class ClusterView:
+    """gcs -> raylet, in answer to each heartbeat: the live nodes as
+    [node_id, raylet_addr, total, available], for spillback decisions."""
+    op: ClassVar[str] = "cluster_view"
+    nodes: list
+
+
+@_message
+class SubscribeNodes:
+    """Ask the gcs to push NodeUpdate for every node that dies (or joins)."""
+    op: ClassVar[str] = "subscribe_nodes"
+
+
+@_message
+class NodeUpdate:
+    """gcs -> subscribers: a node joined (alive) or was declared dead. A raylet that
+    receives its own death notice stops: the cluster has already failed its work over."""
+    op: ClassVar[str] = "node_update"
+    node_id: str
+    raylet_addr: str
+    alive: bool
+    reason: str
 
 
 @_message
@@ -354,6 +437,7 @@ class RegisterActor:
     shape: dict
     owner_job: str
     meta: bytes  # msgpack of class name and method table, for get_actor handles
+    strategy: Any = None  # as RequestLease.strategy
 
 
 @_message

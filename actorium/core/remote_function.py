@@ -8,6 +8,7 @@ from actorium.core import options as opts
 from actorium.core.ids import new_task_id, object_id_for
 from actorium.core.object_ref import _current
 from actorium.core.task_spec import TaskSpec, pack_arguments, submit_and_return
+from actorium.raylet import placement
 
 
 class RemoteFunction:
@@ -31,7 +32,8 @@ class RemoteFunction:
                             f"{self._name} is not one")
         self._options = options
         self._shape = options.shape()
-        self._key = tuple(sorted(self._shape.items()))
+        self._strategy = placement.normalize(options.scheduling_strategy)
+        self._key = (tuple(sorted(self._shape.items())), placement.strategy_key(self._strategy))
 
     def __call__(self, *args, **kwargs):
         raise TypeError(f"Remote functions cannot be called directly. Instead of running "
@@ -69,6 +71,7 @@ class RemoteFunction:
         spec.holds = holds
         spec.shape = self._shape
         spec.key = self._key
+        spec.strategy = self._strategy
         spec.retries_left = o.max_retries
         spec.retry_exceptions = o.retry_exceptions
         return submit_and_return(cw, spec, cw.submitter.submit)

@@ -26,9 +26,9 @@ IDLE_LEASE_SECONDS = 1.0
 
 class Lease:
     __slots__ = ("lease_id", "worker_id", "task_addr", "worker_owner", "inflight", "reclaim",
-                 "key", "idle_token")
+                 "key", "idle_token", "raylet")
 
-    def __init__(self, lease_id, worker_id, task_addr, worker_owner, key):
+    def __init__(self, lease_id, worker_id, task_addr, worker_owner, key, raylet=""):
         self.lease_id = lease_id
         self.worker_id = worker_id
         self.task_addr = task_addr
@@ -37,6 +37,7 @@ class Lease:
         self.reclaim = False
         self.key = key
         self.idle_token = 0
+        self.raylet = raylet  # "" for our own node's raylet, else the granting raylet
 
 
 class ShapeQueue:
@@ -46,13 +47,15 @@ class ShapeQueue:
     so that slow tasks spread over all CPUs. Once the raylet says the node is full
     (``saturated``), tasks are pipelined up to PIPELINE_DEPTH per worker, which hides the
     round trip for short tasks."""
-    __slots__ = ("shape", "queue", "leases", "requests", "saturated")
+    __slots__ = ("shape", "queue", "leases", "requests", "saturated", "strategy")
 
-    def __init__(self, shape):
+    def __init__(self, shape, strategy=None):
         self.shape = shape
+        self.strategy = strategy
         self.queue: collections.deque = collections.deque()
         self.leases: list[Lease] = []
-        self.requests: dict[int, bool] = {}  # outstanding lease request ids
+        # outstanding lease request ids -> the raylet asked ("" for ours)
+        self.requests: dict[int, str] = {}
         self.saturated = False
 
 
@@ -85,7 +88,7 @@ class TaskSubmitter:
         w = self.w
 
         def on_value(index, value):
-            spec.resolved[index] = [index, value[0], value[1], value[2]]
+            spec.resolved[index] = [index, *value]
             if value[0] == VALUE_ERROR and not spec.failed:
                 spec.failed = True
                 w.complete(spec, [value])
@@ -107,13 +110,15 @@ class TaskSubmitter:
     def _enqueue(self, spec) -> None:
         q = self.shapes.get(spec.key)
         if q is None:
-            q = self.shapes[spec.key] = ShapeQueue(spec.shape)
+            q = self.shapes[spec.key] = ShapeQueue(spec.shape, spec.strategy)
         q.queue.append(spec)
         self._pump(q)
 
     def _pump(self, q: ShapeQueue) -> None:
         queue = q.queue
         depth = PIPELINE_DEPTH if q.saturated or len(q.leases) >= MAX_LEASES_PER_SHAPE else 1
+        if q.strategy == "SPREAD":
+            depth = 1  # one task per lease: each task is placed on its own
         while queue:
             best = None
             for lease in q.leases:
@@ -144,9 +149,55 @@ class TaskSubmitter:
 
     def _request_lease(self, q: ShapeQueue) -> None:
         req_id = transport.next_req_id()
-        q.requests[req_id] = True
+        q.requests[req_id] = ""
         self._requests[req_id] = q
-        self.w._send_raylet(protocol.RequestLease(req_id, q.shape, self.w.owner_addr))
+        self.w._send_raylet(protocol.RequestLease(req_id, q.shape, self.w.owner_addr,
+                                                  q.strategy, False, self.w.node_id))
+
+    def on_lease_spillback(self, msg) -> None:
+        """Our raylet sent us to another node: ask there (it answers to our endpoint)."""
+        q = self._requests.get(msg.req_id)
+        if q is None:
+            return
+        if msg.raylet_addr in self.w.dead_raylets:
+            self._drop_request(msg.req_id)
+            return
+        q.requests[msg.req_id] = msg.raylet_addr
+        transport.send(msg.raylet_addr, protocol.RequestLease(
+            msg.req_id, q.shape, self.w.owner_addr, q.strategy, True, self.w.node_id))
+
+    def _drop_request(self, req_id: int) -> None:
+        q = self._requests.pop(req_id, None)
+        if q is not None:
+            q.requests.pop(req_id, None)
+            self._pump(q)
+
+    def on_lease_rejected(self, msg) -> None:
+        from actorium.exceptions import TaskUnschedulableError
+        q = self._requests.pop(msg.req_id, None)
+        if q is None:
+            return
+        q.requests.pop(msg.req_id, None)
+        while q.queue:
+            self.w.fail(q.queue.popleft(), TaskUnschedulableError(msg.reason))
+
+    def on_node_dead(self, raylet_addr: str, ours: bool = False) -> None:
+        """Leases from a dead node are dead workers; requests sent there are re-asked.
+        ``ours``: it was this process's own node (leases and requests marked "")."""
+        dead = {raylet_addr, ""} if ours else {raylet_addr}
+        for lease in [x for x in self.leases.values() if x.raylet in dead]:
+            self.on_lease_worker_died(protocol.LeaseWorkerDied(
+                lease.lease_id, f"its node ({raylet_addr}) died"))
+        for req_id, q in list(self._requests.items()):
+            if q.requests.get(req_id) in dead:
+                self._drop_request(req_id)
+
+    def _send_lease_return(self, lease: Lease) -> None:
+        msg = protocol.ReturnLease(lease.lease_id, False)
+        if lease.raylet:
+            transport.send(lease.raylet, msg)
+        else:
+            self.w._send_raylet(msg)
 
     # -- raylet messages ----------------------------------------------------
     def on_lease_granted(self, msg) -> None:
@@ -154,9 +205,9 @@ class TaskSubmitter:
         if q is None:
             self.w._send_raylet(protocol.ReturnLease(msg.lease_id, False))
             return
-        q.requests.pop(msg.req_id, None)
+        raylet = q.requests.pop(msg.req_id, "")
         q.saturated = False
-        lease = Lease(msg.lease_id, msg.worker_id, msg.task_addr, msg.owner_addr, q)
+        lease = Lease(msg.lease_id, msg.worker_id, msg.task_addr, msg.owner_addr, q, raylet)
         self.leases[msg.lease_id] = lease
         q.leases.append(lease)
         if not q.queue:
@@ -224,6 +275,8 @@ class TaskSubmitter:
             self.w.complete(spec, results, msg.contained)
         if lease is not None:
             q = lease.key
+            if q.strategy == "SPREAD":
+                lease.reclaim = True  # a SPREAD lease serves one task, then goes back
             if q.queue:
                 self._pump(q)
             if not lease.inflight and lease.lease_id in self.leases:
@@ -262,7 +315,7 @@ class TaskSubmitter:
         if self.leases.pop(lease.lease_id, None) is None:
             return
         lease.key.leases.remove(lease)
-        self.w._send_raylet(protocol.ReturnLease(lease.lease_id, False))
+        self._send_lease_return(lease)
         if lease.key.queue:
             self._pump(lease.key)
 

@@ -22,7 +22,8 @@ class TaskSpec:
     __slots__ = ("task_id", "kind", "fn_id", "name", "args", "slots", "resolved",
                  "num_returns", "return_ids", "key", "shape", "retries_left",
                  "retry_exceptions", "actor_id", "method", "seq", "cancelled", "lease",
-                 "pending_deps", "holds", "stream", "job", "failed", "request_key")
+                 "pending_deps", "holds", "stream", "job", "failed", "request_key", "strategy",
+                 "lineage")
 
     def __init__(self, task_id, kind, name, args, slots, num_returns, return_ids, job):
         self.task_id = task_id
@@ -49,6 +50,8 @@ class TaskSpec:
         self.job = job
         self.failed = False
         self.request_key = b""  # actor calls: .options(request_id=...) for durable actors
+        self.strategy = None  # wire form (placement.normalize)
+        self.lineage = False  # kept after finishing, to rebuild a lost result
 
 
 def pack_arguments(args: tuple, kwargs: dict, put):

@@ -105,6 +105,54 @@ def bind_router(addr: str, max_message: int = -1) -> zmq.Socket:
     return sock
 
 
+def endpoint(session_dir: str, host: str, name: str) -> str:
+    """Where a process should listen: ``tcp://<host>:*`` (a random port, bound by
+    ``bind_router_at``) when its node talks to other nodes, else an ipc path in the
+    session directory (a purely local cluster keeps the faster ipc)."""
+    if host:
+        return f"tcp://{host}:*"
+    return f"ipc://{session_dir}/sockets/{name}"
+
+
+def bind_router_at(addr: str) -> tuple[zmq.Socket, str]:
+    """Bind a ROUTER to ``addr`` (which may end in ``:*`` for a random TCP port) and
+    return it with the concrete address peers must connect to."""
+    sock = bind_router(addr)
+    if addr.startswith("tcp://"):
+        addr = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+    return sock, addr
+
+
+def local_ip_towards(host: str) -> str:
+    """The address of this machine's interface that routes to ``host`` (no packet sent)."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect((host, 9))
+            return s.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+def peer_reachable(addr: str, timeout: float = 0.5) -> bool:
+    """Whether something still listens at a ZeroMQ ``tcp://`` or ``ipc://`` address.
+    Used only after a node death, to tell whether a remote owner went with it."""
+    import socket
+    try:
+        if addr.startswith("ipc://"):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(timeout)
+                s.connect(addr[6:])
+            return True
+        if addr.startswith("tcp://"):
+            host, port = addr[6:].rsplit(":", 1)
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+                return True
+    except OSError:
+        return False
+    return True
+
+
 def connect_dealer(addr: str) -> zmq.Socket:
     sock = configure(context().socket(zmq.DEALER))
     try:
@@ -279,6 +327,20 @@ def pending(sock: zmq.Socket, router: bool):
             return
         if len(frames) == 2:
             yield frames[0], frames[1]
+
+
+def pending_frames(sock: zmq.Socket):
+    """Like ``pending`` for a ROUTER, but also yields messages with a payload frame:
+    ``(identity, data, payload)`` where payload is a zero-copy Frame or None."""
+    while True:
+        try:
+            frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return
+        if len(frames) == 2:
+            yield frames[0].bytes, frames[1].buffer, None
+        elif len(frames) == 3:
+            yield frames[0].bytes, frames[1].buffer, frames[2]
 
 
 def message_only(handlers: dict) -> dict:

@@ -31,8 +31,7 @@ class Executor:
     def __init__(self, cw: core_worker.CoreWorker, task_addr: str):
         self.cw = cw
         self.pid = os.getpid()
-        self.task_addr = task_addr
-        self.router = transport.bind_router(task_addr)
+        self.router, self.task_addr = transport.bind_router_at(task_addr)
         self.functions: dict[bytes, object] = {}
         self.instance = None
         self.actor_id = b""
@@ -94,17 +93,10 @@ class Executor:
 
     def arguments(self, blob: bytes, refs: list):
         values = {}
-        for slot, kind, data, _size in refs:
-            values[slot] = self.cw.materialize(b"", [kind, data, _size]) \
-                if kind != VALUE_STORED else self._stored(data)
+        for slot, *value in refs:
+            values[slot] = self.cw.materialize(value[1] if value[0] == VALUE_STORED else b"",
+                                               value)
         return unpack_arguments(blob, values)
-
-    def _stored(self, object_id: bytes):
-        blob = self.cw.store.get(object_id)
-        if blob is None:
-            from actorium.exceptions import ObjectLostError
-            raise ObjectLostError(f"argument object {object_id.hex()} is not in this node's store")
-        return serialization.deserialize(blob)
 
     # -- results --------------------------------------------------------------
     def pack(self, task_id: bytes, index: int, value, owner: str, contained: list) -> list:
@@ -116,7 +108,7 @@ class Executor:
             return [VALUE_INLINE, ser.to_bytes(), ser.size]
         oid = object_id_for(task_id, index)
         self.cw.store_put(oid, ser.parts)
-        return [VALUE_STORED, oid, ser.size]
+        return [VALUE_STORED, oid, ser.size, self.cw.raylet_addr]
 
     def _hand_over(self, ref, caller: str) -> None:
         """Register the caller as borrower of a ref nested in a result, before replying."""
@@ -344,10 +336,12 @@ def main(config: dict) -> None:
             node_id=config["node_id"], raylet_addr=config["raylet_addr"],
             gcs_addr=config["gcs_addr"], store_root=config["store_root"],
             worker_id=bytes.fromhex(config["worker_id"]),
-            store_capacity=config.get("store_capacity", 0), spill_dir=config.get("spill_dir"))
+            store_capacity=config.get("store_capacity", 0), spill_dir=config.get("spill_dir"),
+            host=config.get("host", ""))
         core_worker.set_global_worker(cw)
-        task_addr = f"ipc://{config['session_dir']}/sockets/t-{cw.worker_id.hex()}"
-        executor = Executor(cw, task_addr)
+        executor = Executor(cw, transport.endpoint(config["session_dir"], config.get("host", ""),
+                                                   f"t-{cw.worker_id.hex()}"))
+        task_addr = executor.task_addr
         sys.stdout = LineForwarder(cw.raylet_addr, "stdout", executor)
         sys.stderr = LineForwarder(cw.raylet_addr, "stderr", executor)
         cw.rpc_raylet(protocol.RegisterClient(

@@ -35,7 +35,8 @@ class ActorRecord:
     the actor can be restarted without its owner."""
 
     def __init__(self, actor_id: bytes, name: str, namespace: str, detached: bool,
-                 max_restarts: int, shape: dict, owner_job: str, meta: bytes):
+                 max_restarts: int, shape: dict, owner_job: str, meta: bytes,
+                 strategy=None):
         self.actor_id = actor_id
         self.name = name
         self.namespace = namespace
@@ -44,6 +45,7 @@ class ActorRecord:
         self.shape = shape
         self.owner_job = owner_job
         self.meta = meta
+        self.strategy = strategy  # wire form, see raylet/placement.py
         self.state = DEPENDENCIES_UNREADY
         self.init = b""
         self.task_addr = ""
@@ -62,6 +64,7 @@ class ActorRecord:
     @classmethod
     def from_record(cls, rec: dict) -> "ActorRecord":
         a = cls.__new__(cls)
+        a.strategy = None
         a.__dict__.update(rec)
         a.history = [(a.state, time.time(), "loaded")]
         return a

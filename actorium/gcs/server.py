@@ -12,37 +12,29 @@ import zmq
 from actorium.core import protocol, transport
 from actorium.gcs import actor_table as at
 from actorium.gcs import durable_store
+from actorium.gcs import membership as mb
 from actorium.gcs.durable_service import DurableService
 from actorium.gcs.storage import Storage
-
-NODE_TIMEOUT = 5.0
-
-
-class Node:
-    def __init__(self, node_id, raylet_addr, resources, store_root, pid, identity):
-        self.node_id = node_id
-        self.raylet_addr = raylet_addr
-        self.total = resources
-        self.available = dict(resources)
-        self.store_root = store_root
-        self.pid = pid
-        self.identity = identity
-        self.alive = True
-        self.last_seen = time.monotonic()
-
+from actorium.raylet import placement
 
 class Gcs:
-    def __init__(self, session_dir: str, ipc_addr: str, tcp_addr: str | None):
+    def __init__(self, session_dir: str, ipc_addr: str, tcp_addr: str | None,
+                 node_timeout: float = mb.DEFAULT_TIMEOUT):
         self.session_dir = session_dir
         self.addrs = [a for a in (ipc_addr, tcp_addr) if a]
         self.storage = Storage(os.path.join(session_dir, "gcs"))
         self.durable = DurableService(*durable_store.open_store(
             os.path.join(session_dir, "gcs", "durable")))
-        self.nodes: dict[str, Node] = {}
+        self.members = mb.Membership(self.storage, node_timeout)
+        self.nodes = self.members.nodes
+        self.node_subscribers: set = set()
+        self.spread_turn = 0
         self.actors: dict[bytes, at.ActorRecord] = {}
         self.named: dict[tuple, bytes] = {}
         self.subscribers: dict[bytes, set] = {}
         self.stopping = False
+        # Changes at every start: clients notice a restarted gcs and subscribe again.
+        self.incarnation = os.urandom(4).hex()
         for key, rec in self.storage.items("actors"):
             actor = at.ActorRecord.from_record(rec)
             self.actors[actor.actor_id] = actor
@@ -57,10 +49,17 @@ class Gcs:
         poller = zmq.Poller()
         for sock in self.router.socks:
             poller.register(sock, zmq.POLLIN)
+        period = max(0.05, mb.HEARTBEAT_PERIOD / 2)
+        next_check = time.monotonic() + period
         while not self.stopping:
-            for _ in poller.poll(1000):
+            for _ in poller.poll(int(period * 1000)):
                 self._drain(handlers)
                 self.durable.flush(self.router)  # the drain's durable requests, one commit
+            now = time.monotonic()
+            if now >= next_check:
+                next_check = now + period
+                for node in self.members.expire(now):
+                    self._node_died(node)
 
     def _handlers(self) -> dict:
         p = protocol
@@ -72,6 +71,7 @@ class Gcs:
             p.SubscribeActor: self.on_subscribe, p.KillActor: self.on_kill_actor,
             p.GetNamedActor: self.on_get_named, p.ListState: self.on_list,
             p.JobFinished: self.on_job_finished, p.Ping: self.on_ping, p.Hello: self.on_hello,
+            p.SubscribeNodes: self.on_subscribe_nodes, p.NodeUpdate: self.on_node_leaving,
         }
         table.update(self.durable.handlers())
         return table
@@ -93,17 +93,69 @@ class Gcs:
                   f"{msg.version!r} (this cluster speaks {protocol.PROTOCOL_VERSION})", flush=True)
             self._reply(identity, msg.req_id, protocol.version_mismatch(msg.version), ok=False)
             return
-        self.nodes[msg.node_id] = Node(msg.node_id, msg.raylet_addr, msg.resources,
-                                       msg.store_root, msg.pid, identity)
-        self._reply(identity, msg.req_id, True)
+        old = self.nodes.get(msg.node_id)
+        if old is not None and not old.alive:
+            self._reply(identity, msg.req_id, f"node {msg.node_id} was declared dead "
+                        f"({old.reason}); start it again under a new id", ok=False)
+            return
+        node = mb.NodeRecord(msg.node_id, msg.raylet_addr, msg.resources, msg.store_root,
+                             msg.pid, identity, msg.head, msg.host)
+        replaced = self.members.register(node)
+        if replaced is not None:
+            self._node_died(replaced)
+        self._reply(identity, msg.req_id, {"node_timeout": self.members.timeout,
+                                           "heartbeat_period": mb.HEARTBEAT_PERIOD})
+        self._publish_node(node)
+        view = protocol.encode(protocol.ClusterView(self.members.view()))
+        for other in self.members.alive():  # so spillback can use the new node at once
+            if other.identity is not None:
+                self.router.send_multipart([other.identity, view])
         self._schedule_pending()
 
     def on_heartbeat(self, identity, msg) -> None:
+        node = self.members.heartbeat(msg.node_id, msg.available, identity)
+        if node is None:
+            self._push(identity, protocol.NodeUpdate(
+                msg.node_id, "", False, "this node is unknown to the gcs"))
+        elif not node.alive:
+            self._push(identity, protocol.NodeUpdate(node.node_id, node.raylet_addr, False,
+                                                     node.reason))
+        else:
+            self._push(identity, protocol.ClusterView(self.members.view()))
+
+    def on_node_leaving(self, identity, msg) -> None:
+        """A node stopping on purpose (only a node speaks for itself)."""
         node = self.nodes.get(msg.node_id)
-        if node is not None:
-            node.available = msg.available
-            node.last_seen = time.monotonic()
-            node.identity = identity
+        if node is None or msg.alive or node.identity != identity:
+            return
+        if self.members.mark_dead(node, msg.reason or "the node left"):
+            self._node_died(node)
+
+    def on_subscribe_nodes(self, identity, msg) -> None:
+        self.node_subscribers.add(identity)
+
+    def _publish_node(self, node: mb.NodeRecord) -> None:
+        data = protocol.encode(protocol.NodeUpdate(node.node_id, node.raylet_addr,
+                                                   node.alive, node.reason))
+        targets = set(self.node_subscribers)
+        targets.update(n.identity for n in self.nodes.values()
+                       if n.identity is not None and (n.alive or n is node))
+        for identity in targets:
+            self.router.send_multipart([identity, data])
+
+    def _node_died(self, node: mb.NodeRecord) -> None:
+        """Fail over what lived on a node declared dead: tell everyone, then restart
+        (or bury) its actors elsewhere."""
+        print(f"gcs: node {node.node_id} is dead: {node.reason}", flush=True)
+        self._publish_node(node)
+        for actor in list(self.actors.values()):
+            if actor.node_id != node.node_id:
+                continue
+            if actor.state == at.PENDING_CREATION:
+                actor.node_id = ""  # never started there: place it again, no restart used
+                self._schedule(actor)
+            elif actor.state == at.ALIVE:
+                self._actor_lost(actor, f"its node {node.node_id} died ({node.reason})", b"")
 
     # -- kv / function table ------------------------------------------------------
     def on_kv_put(self, identity, msg) -> None:
@@ -146,7 +198,8 @@ class Gcs:
                         f"taken by another actor.", ok=False)
             return
         actor = at.ActorRecord(msg.actor_id, msg.name, msg.namespace, msg.detached,
-                               msg.max_restarts, msg.shape, msg.owner_job, msg.meta)
+                               msg.max_restarts, msg.shape, msg.owner_job, msg.meta,
+                               msg.strategy)
         self.actors[msg.actor_id] = actor
         if msg.name:
             self.named[key] = msg.actor_id
@@ -162,13 +215,20 @@ class Gcs:
         self._schedule(actor)
 
     def _schedule(self, actor: at.ActorRecord) -> None:
-        """Send the actor to a live node whose total resources can hold it."""
+        """Send the actor to a live node chosen by its strategy (placement.choose)."""
         from actorium.raylet import resources as res
-        candidates = [n for n in self.nodes.values() if n.alive and res.feasible(actor.shape, n.total)]
-        if not candidates:
+        view = {n.node_id: (n.total, n.available) for n in self.members.alive()}
+        try:
+            node_id = placement.choose(actor.shape, actor.strategy, view, None, self.spread_turn)
+        except placement.Unschedulable as exc:
+            actor.reason = str(exc)
+            self._set_state(actor, at.DEAD, "unschedulable")
+            return
+        if node_id is None:
             return  # stays PENDING_CREATION until a node that fits registers
-        candidates.sort(key=lambda n: (not res.fits(actor.shape, n.available), n.node_id))
-        node = candidates[0]
+        self.spread_turn += 1
+        node = self.nodes[node_id]
+        res.subtract(node.available, actor.shape)  # until its next heartbeat says better
         actor.node_id = node.node_id
         self._push(node.identity, protocol.StartActor(actor.actor_id, actor.shape, actor.init))
 
@@ -191,16 +251,19 @@ class Gcs:
         actor = self.actors.get(msg.actor_id)
         if actor is None or actor.state == at.DEAD:
             return
+        self._actor_lost(actor, msg.reason, msg.creation_error)
+
+    def _actor_lost(self, actor: at.ActorRecord, reason: str, creation_error: bytes) -> None:
         actor.task_addr = actor.owner_addr = ""
-        if msg.creation_error:
-            actor.error = msg.creation_error
-            actor.reason = msg.reason
-            self._set_state(actor, at.DEAD, msg.reason)
+        if creation_error:
+            actor.error = creation_error
+            actor.reason = reason
+            self._set_state(actor, at.DEAD, reason)
             return
         if actor.can_restart():
             actor.restarts += 1
-            actor.reason = msg.reason
-            self._set_state(actor, at.RESTARTING, msg.reason)
+            actor.reason = reason
+            self._set_state(actor, at.RESTARTING, reason)
             actor.node_id = ""
             self._set_state(actor, at.PENDING_CREATION, "restarting")
             init = protocol.decode(actor.init)
@@ -209,8 +272,8 @@ class Gcs:
             self._schedule(actor)
         else:
             actor.reason = ("it was killed with actorium.kill()" if actor.no_restart
-                            else f"its worker process died ({msg.reason}) and no restarts are left")
-            self._set_state(actor, at.DEAD, msg.reason)
+                            else f"its worker process died ({reason}) and no restarts are left")
+            self._set_state(actor, at.DEAD, reason)
 
     def on_subscribe(self, identity, msg) -> None:
         self.subscribers.setdefault(msg.actor_id, set()).add(identity)
@@ -252,9 +315,7 @@ class Gcs:
 
     def on_list(self, identity, msg) -> None:
         if msg.what == "nodes":
-            value = [{"node_id": n.node_id, "alive": n.alive, "raylet_addr": n.raylet_addr,
-                      "resources": n.total, "available": n.available, "pid": n.pid,
-                      "store_root": n.store_root} for n in self.nodes.values()]
+            value = [n.info() for n in self.nodes.values()]
         elif msg.what == "actors":
             value = [a.info() for a in self.actors.values()]
         else:
@@ -262,7 +323,7 @@ class Gcs:
         self._reply(identity, msg.req_id, value)
 
     def on_ping(self, identity, msg) -> None:
-        self._reply(identity, msg.req_id, "gcs")
+        self._reply(identity, msg.req_id, f"gcs {self.incarnation}")
 
     def on_hello(self, identity, msg) -> None:
         """A driver or CLI says which protocol it speaks; a mismatch is refused."""
@@ -274,8 +335,9 @@ class Gcs:
         self._reply(identity, msg.req_id, {"version": protocol.PROTOCOL_VERSION})
 
 
-def main(session_dir: str, ipc_addr: str, tcp_addr: str | None) -> None:
-    gcs = Gcs(session_dir, ipc_addr, tcp_addr)
+def main(session_dir: str, ipc_addr: str, tcp_addr: str | None,
+         node_timeout: float = mb.DEFAULT_TIMEOUT) -> None:
+    gcs = Gcs(session_dir, ipc_addr, tcp_addr, node_timeout)
     try:
         gcs.run()
     finally:

@@ -39,7 +39,7 @@ import weakref
 
 from .errors import ObjectStoreFullError
 from .index import SHM, SPILLED, Index, Record, open_index
-from .payload import byte_views, map_readonly, move, remove_quietly, write_temp
+from .payload import byte_views, map_readonly, move, remove_quietly, temp_path, write_temp
 
 _MAX_ID_BYTES = 100  # hex names must stay well inside NAME_MAX (255) with temp affixes
 
@@ -128,6 +128,35 @@ class ObjectStore:
             raise self._full(size, "the object is larger than the whole capacity and no "
                                    "spill directory is configured")
         tmp = self._write_payload(object_id, views, size, oversized)
+        return self._commit(object_id, tmp, size, oversized, owner, pinned)
+
+    def open_incoming(self, object_id: bytes, size: int) -> tuple[int, str]:
+        """A temporary payload file of ``size`` bytes to fill in place (an object
+        arriving from another node, chunk by chunk); finish with ``commit_incoming``,
+        or close the fd and ``discard_incoming`` the path."""
+        path = temp_path(self._objects_dir, _check_id(object_id).hex())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.ftruncate(fd, size)
+        except OSError:
+            os.close(fd)
+            remove_quietly(path)
+            raise
+        return fd, path
+
+    def commit_incoming(self, object_id: bytes, path: str, size: int, *,
+                        pinned: bool = False) -> int:
+        """Index a payload written with ``open_incoming`` (a secondary copy by default),
+        making room as ``put`` does. On failure the file is removed and the error raised."""
+        return self._commit(_check_id(object_id), path, size, False, b"", pinned)
+
+    @staticmethod
+    def discard_incoming(path: str) -> None:
+        remove_quietly(path)
+
+    def _commit(self, object_id: bytes, tmp: str, size: int, oversized: bool, owner,
+                pinned: bool) -> int:
+        """Rename a written payload into place and record it, in one index transaction."""
         try:
             with self._session() as index, self._writing(index) as txn:
                 old = index.get(txn, object_id)
@@ -152,8 +181,9 @@ class ObjectStore:
             if tmp is not None:
                 remove_quietly(tmp)
 
-    def get(self, object_id: bytes) -> memoryview | None:
+    def get(self, object_id: bytes, populate: bool = False) -> memoryview | None:
         """A read-only, zero-copy view of the object's payload; None if absent.
+        ``populate``: map all pages at once (see ``payload.map_readonly``).
 
         A spilled object is first restored into shared memory (making room as
         ``put`` does); if there is no room it is mapped from the spill file.
@@ -165,9 +195,9 @@ class ObjectStore:
                 return None
             if record.state == SPILLED:
                 self._restore(object_id)
-            view = map_readonly(self._shm_path(object_id))
+            view = map_readonly(self._shm_path(object_id), populate)
             if view is None and self.spill_dir is not None:
-                view = map_readonly(self._spill_path(object_id))
+                view = map_readonly(self._spill_path(object_id), populate)
             if view is not None:
                 self._touch(object_id, record)
                 return view

@@ -40,6 +40,10 @@ def parse(argv):
     p.add_argument("--node-id", default="")
     p.add_argument("--token-fd", type=int, default=-1,
                    help="read the cluster token from this inherited pipe")
+    p.add_argument("--tcp", action="store_true",
+                   help="listen on TCP (on --host) for everything other nodes must reach")
+    p.add_argument("--node-timeout", type=float, default=0.0,
+                   help="head only: seconds of silence before a node is declared dead")
     return p.parse_args(argv)
 
 
@@ -64,7 +68,7 @@ def main(argv=None) -> None:
     sandbox_pid, sandbox_sock = sandbox_channel.start(sandbox_log)
 
     gcs_addr = args.gcs_address
-    gcs_tcp = ""
+    gcs_tcp = args.gcs_address
     gcs_pid = 0
     if args.head:
         gcs_addr = f"ipc://{session}/sockets/gcs"
@@ -76,9 +80,10 @@ def main(argv=None) -> None:
             sandbox_sock.close()
             zygote.die_with_parent()
             _redirect(os.path.join(log_dir, "gcs.log"))
-            from actorium.gcs import server
+            from actorium.gcs import membership, server
             try:
-                server.main(session, gcs_addr, gcs_tcp)
+                server.main(session, gcs_addr, gcs_tcp,
+                            args.node_timeout or membership.DEFAULT_TIMEOUT)
             finally:
                 os._exit(0)
 
@@ -98,7 +103,8 @@ def main(argv=None) -> None:
     relay = SandboxRelay(sandbox_sock, sandbox_pid, sandbox_log, None)
     raylet = Raylet(node_id=node_id, session_dir=session, gcs_addr=gcs_addr, total=total,
                     store=store, zygote_sock=parent_sock, prestart=max(1, int(args.num_cpus)),
-                    driver_pid=args.driver_pid, sandbox=relay)
+                    driver_pid=args.driver_pid, sandbox=relay,
+                    host=args.host if args.tcp else "", head=args.head)
     relay.reply = raylet._reply
     raylet.worker_config.update({"store_capacity": capacity, "spill_dir": spill_dir})
     signal.signal(signal.SIGTERM, lambda *_: setattr(raylet, "stopping", True))
@@ -108,7 +114,8 @@ def main(argv=None) -> None:
         raylet.start()
         info = {"node_id": node_id, "raylet_addr": raylet.addr, "gcs_addr": gcs_addr,
                 "gcs_tcp": gcs_tcp, "store_root": store_root, "session_dir": session,
-                "store_capacity": capacity, "spill_dir": spill_dir, "pid": os.getpid()}
+                "store_capacity": capacity, "spill_dir": spill_dir, "pid": os.getpid(),
+                "host": args.host if args.tcp else ""}
         with open(os.path.join(session, f"node-{node_id}.json"), "w") as f:
             json.dump(info, f)
         print("READY " + json.dumps(info), flush=True)

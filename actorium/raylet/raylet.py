@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 
 import msgpack
@@ -20,7 +21,10 @@ import zmq
 
 from actorium.core import protocol, transport
 from actorium.core.ids import new_worker_id
+from actorium.gcs.membership import HEARTBEAT_PERIOD
 from actorium.raylet import resources as res
+from actorium.raylet import procs, spillback
+from actorium.raylet.object_pull import ObjectPuller
 
 STARTING, IDLE, LEASED, ACTOR, DEAD = "starting", "idle", "leased", "actor", "dead"
 MAX_STARTING = 4
@@ -47,21 +51,26 @@ class Worker:
 
 
 class LeaseRequest:
-    __slots__ = ("identity", "req_id", "shape", "owner", "warned", "busy_sent")
+    __slots__ = ("identity", "req_id", "shape", "owner", "warned", "busy_sent", "strategy",
+                 "spilled", "node_id")
 
-    def __init__(self, identity, req_id, shape, owner):
+    def __init__(self, identity, req_id, shape, owner, strategy=None, spilled=False,
+                 node_id=""):
         self.identity = identity
         self.req_id = req_id
         self.shape = shape
         self.owner = owner  # the requesting process's owner address
         self.warned = False
         self.busy_sent = False
+        self.strategy = strategy
+        self.spilled = spilled  # forwarded here by another raylet: answer via ``owner``
+        self.node_id = node_id  # the requester's node
 
 
 class Raylet:
     def __init__(self, *, node_id: str, session_dir: str, gcs_addr: str, total: dict,
                  store, zygote_sock: socket.socket, prestart: int, driver_pid: int = 0,
-                 sandbox=None):
+                 sandbox=None, host: str = "", head: bool = False):
         self.node_id = node_id
         self.session_dir = session_dir
         self.gcs_addr = gcs_addr
@@ -71,35 +80,43 @@ class Raylet:
         self.zygote = zygote_sock
         self.prestart = prestart
         self.driver_pid = driver_pid
-        self.addr = f"ipc://{session_dir}/sockets/raylet-{node_id}"
+        self.host = host  # non-empty: listen on TCP (other nodes must reach this one)
+        self.head = head
+        self.addr = transport.endpoint(session_dir, host, f"raylet-{node_id}")
+        self.view = spillback.ClusterView(node_id)
+        self.puller = ObjectPuller(self)
         self.workers: dict[bytes, Worker] = {}
         self.by_pid: dict[int, Worker] = {}
         self.requests: collections.deque[LeaseRequest] = collections.deque()
-        # lease_id -> (worker, holder identity, granted at, holder's owner address)
+        # lease_id -> (worker, the LeaseRequest it answered, granted at)
         self.leases: dict[int, tuple] = {}
         self.reclaim_due = 0.0  # when a lease too young to ask back becomes old enough
         self.pending_actors: collections.deque = collections.deque()
         self.drivers: dict[bytes, tuple] = {}  # worker_id -> (identity, pid, owner address)
-        self.next_lease = 1
+        # Lease ids are unique across raylets: an owner holds leases from several nodes.
+        self.next_lease = int.from_bytes(os.urandom(3), "big") << 32
         self.reclaimed: set[int] = set()
         self.stopping = False
         self.sandbox = sandbox  # SandboxRelay (actorium.raylet.sandbox_relay)
         self.worker_config = {
             "session_dir": session_dir, "node_id": node_id, "raylet_addr": self.addr,
-            "gcs_addr": gcs_addr, "store_root": store.root if store else "",
+            "gcs_addr": gcs_addr, "store_root": store.root if store else "", "host": host,
         }
 
     # -- setup ------------------------------------------------------------------
     def start(self) -> None:
-        self.router = transport.bind_router(self.addr)
+        self.router, self.addr = transport.bind_router_at(self.addr)
+        self.worker_config["raylet_addr"] = self.addr
         self.gcs = transport.connect_dealer(self.gcs_addr)
         # Registered over the same socket the gcs later pushes StartActor/KillWorker to.
         req = protocol.RegisterNode(
             transport.next_req_id(), self.node_id, self.addr, self.total,
-            self.store.root if self.store else "", os.getpid(), protocol.PROTOCOL_VERSION)
+            self.store.root if self.store else "", os.getpid(), protocol.PROTOCOL_VERSION,
+            self.head, self.host)
         self.gcs.send(protocol.encode(req))
         if not self.gcs.poll(30000):
-            raise TimeoutError("the gcs did not answer the node registration within 30s")
+            raise TimeoutError(f"the gcs at {self.gcs_addr} did not answer the node "
+                               f"registration within 30s")
         reply = protocol.decode(self.gcs.recv())
         if not reply.ok:
             raise RuntimeError(f"the gcs refused this node: {reply.value}")
@@ -114,6 +131,7 @@ class Raylet:
         sandbox_fd = -1
         handlers = self._handlers()
         next_check = time.monotonic() + 0.5
+        next_beat = time.monotonic() + HEARTBEAT_PERIOD
         while not self.stopping:
             if self.sandbox.fileno() != sandbox_fd:  # lost, or restarted on demand
                 if sandbox_fd >= 0:
@@ -121,7 +139,7 @@ class Raylet:
                 sandbox_fd = self.sandbox.fileno()
                 if sandbox_fd >= 0:
                     poller.register(sandbox_fd, zmq.POLLIN)
-            timeout = 500
+            timeout = max(0, int((min(next_check, next_beat) - time.monotonic()) * 1000) + 1)
             if self.reclaim_due:
                 timeout = max(0, min(timeout, int((self.reclaim_due - time.monotonic()) * 1000) + 1))
             for sock, _ in poller.poll(timeout):
@@ -137,6 +155,10 @@ class Raylet:
             if self.reclaim_due and now >= self.reclaim_due:
                 self.reclaim_due = 0.0
                 self._dispatch()
+            if now >= next_beat:
+                next_beat = now + HEARTBEAT_PERIOD
+                self.gcs.send(protocol.encode(protocol.NodeHeartbeat(self.node_id,
+                                                                     self.available)))
             if now >= next_check:
                 next_check = now + 0.5
                 self._periodic()
@@ -153,10 +175,24 @@ class Raylet:
             p.RunSandbox: self.sandbox.on_run, p.CancelSandbox: self.sandbox.on_cancel,
             p.SandboxOpen: self.sandbox.on_open, p.SandboxCall: self.sandbox.on_call,
             p.SandboxClose: self.sandbox.on_close,
+            p.ClusterView: lambda _i, msg: spillback.on_cluster_view(self, msg),
+            p.NodeUpdate: lambda _i, msg: spillback.on_node_update(self, msg),
+            p.PullObject: self.puller.on_pull,
+            p.FetchChunk: self.puller.on_fetch,
+            p.ObjectChunk: lambda _identity, msg: self.puller.on_chunk(msg, None),
         }
 
     def _drain_router(self, handlers) -> None:
-        for identity, data in transport.pending(self.router, True):
+        for identity, data, payload in transport.pending_frames(self.router):
+            if payload is not None:  # only object chunks carry a second frame
+                try:
+                    msg = protocol.decode(data)
+                except protocol.ProtocolError as exc:
+                    print(f"raylet: dropped bad message: {exc}", file=sys.stderr)
+                    continue
+                if isinstance(msg, protocol.ObjectChunk):
+                    self.puller.on_chunk(msg, payload)
+                continue
             transport.dispatch(handlers, identity, data, "raylet", self.router)
 
     def _drain_gcs(self, handlers) -> None:
@@ -196,7 +232,7 @@ class Raylet:
             elif msg["op"] == "exited":
                 w = self.by_pid.pop(msg["pid"], None)
                 if w is not None:
-                    self._worker_exited(w, _describe_status(msg["status"]))
+                    self._worker_exited(w, procs.describe_status(msg["status"]))
 
     def on_register(self, identity, msg) -> None:
         if msg.kind == "driver":
@@ -219,12 +255,15 @@ class Raylet:
             w.state = IDLE
         self._dispatch()
 
-    def _owner_gone(self, owner: str) -> None:
-        """The process holding leases died: kill the workers it leased (dropping whatever
-        it had queued on them, which nobody can collect now) and forget its requests."""
-        self.requests = collections.deque(r for r in self.requests if r.owner != owner)
-        for w, _identity, _granted, holder in list(self.leases.values()):
-            if holder == owner:
+    def _owner_gone(self, owner: str = "", node_id: str = "") -> None:
+        """The process holding leases died (or every process of a dead node): kill the
+        workers it leased (dropping whatever it had queued on them, which nobody can
+        collect now) and forget its requests."""
+        def gone(req):
+            return req.owner == owner if owner else req.node_id == node_id
+        self.requests = collections.deque(r for r in self.requests if not gone(r))
+        for w, req, _granted in list(self.leases.values()):
+            if gone(req):
                 self._kill(w)
 
     def _worker_exited(self, w: Worker, reason: str) -> None:
@@ -235,11 +274,11 @@ class Raylet:
         w.state = DEAD
         self.workers.pop(w.worker_id, None)
         if previous == LEASED:
-            requester = self.leases.pop(w.lease_id, (None, None, 0, ""))[1]
+            requester = self.leases.pop(w.lease_id, (None, None, 0))[1]
             self.reclaimed.discard(w.lease_id)
             self._release(w)
             if requester is not None:
-                self._push(requester, protocol.LeaseWorkerDied(w.lease_id, reason))
+                self._answer(requester, protocol.LeaseWorkerDied(w.lease_id, reason))
         elif previous == ACTOR or w.actor_id:
             res.add(self.available, w.shape)
             self.gcs.send(protocol.encode(protocol.ActorWorkerExited(w.actor_id, reason, b"")))
@@ -249,12 +288,21 @@ class Raylet:
     # -- leases -----------------------------------------------------------------
     def on_request_lease(self, identity, msg) -> None:
         req = LeaseRequest(identity, msg.req_id, {k: float(v) for k, v in msg.shape.items()},
-                           msg.owner)
+                           msg.owner, msg.strategy, msg.spilled, msg.node_id)
         self.requests.append(req)
         self._dispatch()
 
+    def _answer(self, req: LeaseRequest, msg) -> None:
+        """To the requester: on the socket it asked on, or (a request another raylet
+        forwarded here) straight to its owner endpoint."""
+        if req.spilled:
+            transport.send(req.owner, msg)
+        else:
+            self._push(req.identity, msg)
+
     def _dispatch(self) -> None:
-        """Grant what fits, in arrival order; start workers when none is idle."""
+        """Grant what fits, in arrival order; start workers when none is idle; send
+        requests this node should not serve to the node that should."""
         idle = [w for w in self.workers.values() if w.state == IDLE]
         starting = sum(1 for w in self.workers.values() if w.state == STARTING and not w.pending_init)
         waiting = collections.deque()
@@ -268,16 +316,19 @@ class Raylet:
         blocked = collections.deque()
         while self.requests:
             req = self.requests.popleft()
+            fits = res.fits(req.shape, self.available)
+            if (not fits or req.strategy) and spillback.route(self, req):
+                continue
             if not res.feasible(req.shape, self.total):
                 if not req.warned:
                     req.warned = True
-                    self._push(req.identity, protocol.LeaseInfeasible(req.req_id, req.shape, self.total))
+                    self._answer(req, protocol.LeaseInfeasible(req.req_id, req.shape, self.total))
                 blocked.append(req)
                 continue
-            if not res.fits(req.shape, self.available):
+            if not fits:
                 if not req.busy_sent:
                     req.busy_sent = True
-                    self._push(req.identity, protocol.LeaseBusy(req.req_id))
+                    self._answer(req, protocol.LeaseBusy(req.req_id))
                 blocked.append(req)
                 continue
             if not idle:
@@ -296,24 +347,24 @@ class Raylet:
         self.next_lease += 1
         w.state, w.lease_id, w.shape, w.blocked = LEASED, lease_id, req.shape, False
         res.subtract(self.available, req.shape)
-        self.leases[lease_id] = (w, req.identity, time.monotonic(), req.owner)
-        self._push(req.identity, protocol.LeaseGranted(
+        self.leases[lease_id] = (w, req, time.monotonic())
+        self._answer(req, protocol.LeaseGranted(
             req.req_id, lease_id, w.worker_id, w.task_addr, w.owner_addr))
 
     def _ask_back(self) -> None:
         """Other owners' work waits: ask holders to return leases once idle. An owner's
         own pending request never reclaims its own leases (that would only churn)."""
-        waiting = {r.identity for r in self.requests}
+        waiting = {r.owner for r in self.requests}
         now = time.monotonic()
-        for lease_id, (w, identity, granted, _owner) in self.leases.items():
-            if lease_id in self.reclaimed or (identity in waiting and len(waiting) == 1):
+        for lease_id, (w, req, granted) in self.leases.items():
+            if lease_id in self.reclaimed or (req.owner in waiting and len(waiting) == 1):
                 continue
             if now - granted < MIN_LEASE_HOLD:
                 due = granted + MIN_LEASE_HOLD
                 self.reclaim_due = min(self.reclaim_due, due) if self.reclaim_due else due
                 continue
             self.reclaimed.add(lease_id)
-            self._push(identity, protocol.ReclaimLease(lease_id))
+            self._answer(req, protocol.ReclaimLease(lease_id))
 
     def on_return_lease(self, identity, msg) -> None:
         entry = self.leases.pop(msg.lease_id, None)
@@ -384,11 +435,17 @@ class Raylet:
     def on_free(self, identity, msg) -> None:
         if self.store is not None:
             self.store.delete(msg.object_ids)
+        for addr, ids in self.puller.copies(msg.object_ids).items():
+            transport.send(addr, protocol.FreeObjects(ids))
 
     def on_log(self, identity, msg) -> None:
         data = protocol.encode(msg)
         for identity, _pid, _owner in list(self.drivers.values()):
             self.router.send_multipart([identity, data])
+        if not msg.relayed:  # drivers attached to other nodes see this node's output too
+            msg.relayed = True
+            for addr in self.view.addrs():
+                transport.send(addr, msg)
 
     def on_stats(self, identity, msg) -> None:
         self._reply(identity, msg.req_id, {
@@ -396,6 +453,8 @@ class Raylet:
             "workers": collections.Counter(w.state for w in self.workers.values()),
             "pending_leases": len(self.requests), "pending_actors": len(self.pending_actors),
             "store": self.store.usage() if self.store is not None else {},
+            "config": {k: v for k, v in self.worker_config.items()
+                       if k in ("session_dir", "store_capacity", "spill_dir", "host")},
         })
 
     def on_ping(self, identity, msg) -> None:
@@ -406,48 +465,35 @@ class Raylet:
         self.stopping = True
 
     def _periodic(self) -> None:
-        self.gcs.send(protocol.encode(protocol.NodeHeartbeat(self.node_id, self.available)))
+        self.puller.expire()
         for worker_id, (_identity, pid, owner) in list(self.drivers.items()):
-            if not _alive(pid):
+            if not procs.alive(pid):
                 del self.drivers[worker_id]
                 self._owner_gone(owner)
-        if self.driver_pid and not _alive(self.driver_pid):
+        if self.driver_pid and not procs.alive(self.driver_pid):
             print(f"raylet: driver {self.driver_pid} is gone; shutting the node down",
                   file=sys.stderr)
             self.stopping = True
 
     def shutdown(self) -> None:
+        gcs = getattr(self, "gcs", None)
+        if gcs is not None and not self.head:
+            # Say goodbye so the cluster fails our work over now, not after the timeout.
+            gcs.send(protocol.encode(protocol.NodeUpdate(
+                self.node_id, self.addr, False, "the node was stopped")))
         for w in list(self.workers.values()):
             self._kill(w)
         try:
             self.zygote.close()
         except OSError:
             pass
-        for sock in (self.router, self.gcs):
-            sock.close(0)
+        if getattr(self, "router", None) is not None:
+            self.router.close(0)
         transport.close_thread_sockets()
+        if gcs is not None:
+            gcs.close(0 if self.head else 500)
+            # Flush the goodbye (bounded by the linger above) before the process exits.
+            flusher = threading.Thread(target=transport.context().term, daemon=True)
+            flusher.start()
+            flusher.join(1.0)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _describe_status(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        try:
-            name = signal.Signals(sig).name
-        except ValueError:
-            name = str(sig)
-        return f"killed by signal {name}"
-    return f"exited with code {os.WEXITSTATUS(status)}"
