@@ -23,10 +23,21 @@ CURRENT = os.path.join(ROOT, "current_cluster")
 JOINED = os.path.join(ROOT, "joined")  # one record per node this machine joined to a head
 
 
+# sockets are unix sockets under <session>/sockets/, named up to "o-" + 24 hex digits;
+# a socket path may hold at most 107 bytes (sizeof(sun_path) - 1)
+_SOCKET_PATH_MAX = 107
+_LONGEST_SOCKET = len("/sockets/") + len("o-") + 24
+
+
 def new_session_dir() -> str:
     """A fresh session directory, mode 0700: its ipc sockets are unauthenticated, so
     only the owner may reach them."""
     path = os.path.join(ROOT, "s-" + uuid.uuid4().hex[:10])
+    if len(path.encode()) + _LONGEST_SOCKET > _SOCKET_PATH_MAX:
+        room = _SOCKET_PATH_MAX - _LONGEST_SOCKET - len("/s-") - 10
+        raise ValueError(f"the session directory {path!r} is too long for the unix sockets "
+                         f"actorium creates in it; set ACTORIUM_TMPDIR to a directory of "
+                         f"at most {room} bytes (it is {ROOT!r})")
     os.makedirs(path, mode=0o700)
     os.chmod(path, 0o700)  # whatever the umask
     os.makedirs(os.path.join(path, "sockets"), exist_ok=True)

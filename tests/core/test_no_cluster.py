@@ -19,3 +19,16 @@ def test_connecting_to_nothing_raises_connection_error_quickly():
 def test_api_before_init_is_a_clear_error():
     with pytest.raises(RuntimeError, match="init"):
         actorium.put(1)
+
+
+def test_a_session_directory_too_long_for_unix_sockets_is_a_clear_error(tmp_path):
+    import os
+    import subprocess
+    import sys
+    long_root = str(tmp_path / ("x" * 80))
+    code = ("import actorium\ntry:\n    actorium.init(num_cpus=1)\nexcept ValueError as e:\n"
+            "    print('VALUE_ERROR', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, env=dict(os.environ, ACTORIUM_TMPDIR=long_root))
+    assert "VALUE_ERROR" in out.stdout and "ACTORIUM_TMPDIR" in out.stdout, out.stderr
+    assert not os.path.exists(long_root) or os.listdir(long_root) == []
