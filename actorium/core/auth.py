@@ -42,6 +42,7 @@ TOKEN_ENV = "ACTORIUM_TOKEN"
 TOKEN_FILE_ENV = "ACTORIUM_TOKEN_FILE"
 MIN_TOKEN_CHARS = 16
 _KDF_LABEL = b"actorium cluster curve key v1:"
+_DATA_LABEL = b"actorium object data path hmac key v1"
 
 
 def default_token_file() -> str:
@@ -248,3 +249,10 @@ def _keys_for(value: str) -> CurveKeys:
 def curve_keys(token: Token | None = None) -> CurveKeys:
     """The cluster's CURVE keys (of the process token unless ``token`` is given)."""
     return _keys_for((token or process_token()).value)
+
+
+def data_path_key(token: Token | None = None) -> bytes:
+    """The HMAC-SHA256 key of the raylets' object data path (``raylet/data_path.py``),
+    derived from the token with its own label, so it is unrelated to the CURVE keys."""
+    return hmac.new((token or process_token()).value.encode(), _DATA_LABEL,
+                    hashlib.sha256).digest()

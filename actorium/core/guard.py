@@ -85,6 +85,9 @@ class _RefusalLog:
 
 _DEFAULT_REASON = ("closed during the handshake: not a ZeroMQ CURVE peer (invalid greeting, "
                    "garbage bytes or an oversized frame)")
+
+RefusalLog = _RefusalLog  # also used by the raylet's object data port
+
 _ZAP_LOGGED = ""  # reason marker: the ZAP handler already logged this refusal
 _UNKNOWN_PEER = "an unknown peer (it disconnected before its address could be read)"
 

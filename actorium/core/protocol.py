@@ -372,6 +372,7 @@ class RegisterNode:
     version: int
     head: bool = False
     host: str = ""
+    data_addr: str = ""  # host:port of the raylet's object data port ("" : none)
 
 
 @_message
@@ -384,7 +385,8 @@ class NodeHeartbeat:
 @_message
 class ClusterView:
     """gcs -> raylet, in answer to each heartbeat: the live nodes as
-    [node_id, raylet_addr, total, available], for spillback decisions."""
+    [node_id, raylet_addr, total, available, data_addr], for spillback decisions and
+    for finding a raylet's object data port."""
     op: ClassVar[str] = "cluster_view"
     nodes: list
 

@@ -28,10 +28,12 @@ class InvalidTransition(RuntimeError):
 
 class NodeRecord:
     __slots__ = ("node_id", "raylet_addr", "total", "available", "store_root", "pid",
-                 "identity", "state", "last_seen", "head", "host", "reason", "history")
+                 "identity", "state", "last_seen", "head", "host", "reason", "history",
+                 "data_addr")
 
     def __init__(self, node_id: str, raylet_addr: str, total: dict, store_root: str,
-                 pid: int, identity, head: bool = False, host: str = ""):
+                 pid: int, identity, head: bool = False, host: str = "",
+                 data_addr: str = ""):
         self.node_id = node_id
         self.raylet_addr = raylet_addr
         self.total = dict(total)
@@ -43,6 +45,7 @@ class NodeRecord:
         self.last_seen = time.monotonic()
         self.head = head
         self.host = host
+        self.data_addr = data_addr
         self.reason = ""
         self.history: list = [(ALIVE, time.time(), "registered")]
 
@@ -54,12 +57,13 @@ class NodeRecord:
         return {"node_id": self.node_id, "raylet_addr": self.raylet_addr,
                 "total": self.total, "store_root": self.store_root, "pid": self.pid,
                 "state": self.state, "head": self.head, "host": self.host,
-                "reason": self.reason}
+                "reason": self.reason, "data_addr": self.data_addr}
 
     @classmethod
     def from_record(cls, rec: dict) -> "NodeRecord":
         n = cls(rec["node_id"], rec["raylet_addr"], rec["total"], rec["store_root"],
-                rec["pid"], None, rec.get("head", False), rec.get("host", ""))
+                rec["pid"], None, rec.get("head", False), rec.get("host", ""),
+                rec.get("data_addr", ""))
         n.state = rec["state"]
         n.reason = rec.get("reason", "")
         n.history = [(n.state, time.time(), "loaded")]
@@ -70,7 +74,7 @@ class NodeRecord:
                 "raylet_addr": self.raylet_addr, "resources": self.total,
                 "available": self.available if self.alive else {}, "pid": self.pid,
                 "store_root": self.store_root, "head": self.head, "host": self.host,
-                "reason": self.reason}
+                "data_addr": self.data_addr, "reason": self.reason}
 
 
 def transition(node: NodeRecord, state: str, why: str) -> None:
@@ -148,4 +152,5 @@ class Membership:
         return [n for n in self.nodes.values() if n.alive]
 
     def view(self) -> list:
-        return [[n.node_id, n.raylet_addr, n.total, n.available] for n in self.alive()]
+        return [[n.node_id, n.raylet_addr, n.total, n.available, n.data_addr]
+                for n in self.alive()]

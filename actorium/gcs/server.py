@@ -99,7 +99,7 @@ class Gcs:
                         f"({old.reason}); start it again under a new id", ok=False)
             return
         node = mb.NodeRecord(msg.node_id, msg.raylet_addr, msg.resources, msg.store_root,
-                             msg.pid, identity, msg.head, msg.host)
+                             msg.pid, identity, msg.head, msg.host, msg.data_addr)
         replaced = self.members.register(node)
         if replaced is not None:
             self._node_died(replaced)

@@ -207,6 +207,26 @@ class ObjectStore:
         raise FileNotFoundError(f"object {object_id.hex()} is indexed but its payload file "
                                 f"is missing from {self._objects_dir!r} and the spill dir")
 
+    def open_payload(self, object_id: bytes) -> int | None:
+        """A read-only fd of the object's payload file (the caller closes it), for
+        ``os.sendfile``; None if absent. A spilled object is restored first, as by ``get``;
+        the fd stays valid if the object is deleted meanwhile."""
+        object_id = _check_id(object_id)
+        record = self._lookup(object_id)
+        if record is None:
+            return None
+        if record.state == SPILLED:
+            self._restore(object_id)
+        paths = [self._shm_path(object_id)]
+        if self.spill_dir is not None:
+            paths.append(self._spill_path(object_id))
+        for path in paths:
+            try:
+                return os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+        return None
+
     def contains(self, object_id: bytes) -> bool:
         return self._lookup(_check_id(object_id)) is not None
 

@@ -115,7 +115,7 @@ def main(argv=None) -> None:
         info = {"node_id": node_id, "raylet_addr": raylet.addr, "gcs_addr": gcs_addr,
                 "gcs_tcp": gcs_tcp, "store_root": store_root, "session_dir": session,
                 "store_capacity": capacity, "spill_dir": spill_dir, "pid": os.getpid(),
-                "host": args.host if args.tcp else ""}
+                "host": args.host if args.tcp else "", "data_addr": raylet.data_addr}
         with open(os.path.join(session, f"node-{node_id}.json"), "w") as f:
             json.dump(info, f)
         print("READY " + json.dumps(info), flush=True)

@@ -83,6 +83,7 @@ class Raylet:
         self.host = host  # non-empty: listen on TCP (other nodes must reach this one)
         self.head = head
         self.addr = transport.endpoint(session_dir, host, f"raylet-{node_id}")
+        self.data_addr = ""  # host:port of the object data port (TCP nodes)
         self.view = spillback.ClusterView(node_id)
         self.puller = ObjectPuller(self)
         self.workers: dict[bytes, Worker] = {}
@@ -108,11 +109,12 @@ class Raylet:
         self.router, self.addr = transport.bind_router_at(self.addr)
         self.worker_config["raylet_addr"] = self.addr
         self.gcs = transport.connect_dealer(self.gcs_addr)
+        self.data_addr = self.puller.start_data_path(self.host)
         # Registered over the same socket the gcs later pushes StartActor/KillWorker to.
         req = protocol.RegisterNode(
             transport.next_req_id(), self.node_id, self.addr, self.total,
             self.store.root if self.store else "", os.getpid(), protocol.PROTOCOL_VERSION,
-            self.head, self.host)
+            self.head, self.host, self.data_addr)
         self.gcs.send(protocol.encode(req))
         if not self.gcs.poll(30000):
             raise TimeoutError(f"the gcs at {self.gcs_addr} did not answer the node "
@@ -128,6 +130,8 @@ class Raylet:
         poller.register(self.router, zmq.POLLIN)
         poller.register(self.gcs, zmq.POLLIN)
         poller.register(self.zygote.fileno(), zmq.POLLIN)
+        if self.puller.wakeup_fd >= 0:
+            poller.register(self.puller.wakeup_fd, zmq.POLLIN)
         sandbox_fd = -1
         handlers = self._handlers()
         next_check = time.monotonic() + 0.5
@@ -149,6 +153,8 @@ class Raylet:
                     self._drain_gcs(handlers)
                 elif sock == sandbox_fd:
                     self.sandbox.readable()
+                elif sock == self.puller.wakeup_fd:
+                    self.puller.on_wakeup()
                 else:
                     self._on_zygote()
             now = time.monotonic()
@@ -483,6 +489,7 @@ class Raylet:
                 self.node_id, self.addr, False, "the node was stopped")))
         for w in list(self.workers.values()):
             self._kill(w)
+        self.puller.close()
         try:
             self.zygote.close()
         except OSError:

@@ -30,12 +30,16 @@ class ClusterView:
         self.node_id = node_id
         self.nodes: dict[str, list] = {}
         self.turn = 0  # SPREAD round robin
+        self.data_addrs: dict[str, str] = {}
 
     def update(self, entries: list) -> bool:
         """Replace the view; True if a node appeared (parked requests may now fit)."""
         fresh = {e[0]: [e[1], e[2], dict(e[3])] for e in entries if e[0] != self.node_id}
         joined = any(n not in self.nodes for n in fresh)
         self.nodes = fresh
+        # raylet address -> its object data port (kept for nodes that left the view, so
+        # a pull already under way is not stranded; a dead node's pulls fail anyway)
+        self.data_addrs.update({e[1]: e[4] for e in entries if len(e) > 4 and e[4]})
         return joined
 
     def drop(self, node_id: str) -> None:
