@@ -180,6 +180,8 @@ def main() -> int:
                    help="alternations of the compared setups (medians over all trials)")
     p.add_argument("--emit-json", action="store_true")
     p.add_argument("--json", default="")
+    p.add_argument("--transfer-only", action="store_true",
+                   help="only the cross-node transfer (Ray and actorium alternating)")
     args = p.parse_args()
     if args.backend == "ray":
         result = {"transfer": transfer("ray", args.trials)}
@@ -199,13 +201,21 @@ def main() -> int:
     if ray_rates:
         results["ray"] = {"transfer": {"value": statistics.median(ray_rates), "unit": "GB/s",
                                        "trials": ray_rates}}
+    ray_tr = (results.get("ray") or {}).get("transfer")
+    tr = results["transfer"]
+    if args.transfer_only:
+        ratio = f"{tr['value'] / ray_tr['value']:.2f}x" if ray_tr else "-"
+        print(f"cross-node transfer 100 MiB: actorium {tr['value']:.2f} GB/s, ray "
+              f"{ray_tr['value'] if ray_tr else float('nan'):.2f} GB/s, ratio {ratio}")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=1)
+        return 0
     log("actorium: tasks async, 3 nodes vs 1 ...")
     results["tasks"] = tasks_three_nodes(args.trials, args.rounds)
     log("actorium: node death to actor answering elsewhere ...")
     results["failover"] = failover(args.kills)
-
-    tr, tk, fo = results["transfer"], results["tasks"], results["failover"]
-    ray_tr = (results.get("ray") or {}).get("transfer")
+    tk, fo = results["tasks"], results["failover"]
     rows = [("cross-node transfer 100 MiB", f"{tr['value']:.2f} GB/s",
              f"{ray_tr['value']:.2f} GB/s" if ray_tr else "-",
              f"{tr['value'] / ray_tr['value']:.2f}x" if ray_tr else "-",

@@ -168,14 +168,16 @@ class DataServer:
     def _handshake(self, conn: socket.socket) -> bytes:
         conn.settimeout(HANDSHAKE_TIMEOUT)
         try:
-            magic, version, client_nonce = HELLO.unpack(recv_exact(conn, HELLO.size))
+            # magic and version first: a stranger is told off on its first 4 bytes
+            magic, version = struct.unpack("!3sB", recv_exact(conn, 4))
+            if magic != MAGIC:
+                raise HandshakeError("not an actorium object data peer (bad magic bytes)")
+            if version != VERSION:
+                raise HandshakeError(f"object data protocol version {version} "
+                                     f"(this node speaks {VERSION})")
+            client_nonce = recv_exact(conn, NONCE)
         except socket.timeout:
             raise HandshakeError(f"no handshake within {HANDSHAKE_TIMEOUT:g}s") from None
-        if magic != MAGIC:
-            raise HandshakeError("not an actorium object data peer (bad magic bytes)")
-        if version != VERSION:
-            raise HandshakeError(f"object data protocol version {version} "
-                                 f"(this node speaks {VERSION})")
         server_nonce = os.urandom(NONCE)
         conn.sendall(CHALLENGE.pack(VERSION, server_nonce,
                                     _proof(self.key, b"server", client_nonce, server_nonce)))

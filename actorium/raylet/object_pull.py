@@ -87,6 +87,7 @@ class ObjectPuller:
         self.server: data_path.DataServer | None = None
         self.pool: data_path.ConnectionPool | None = None
         self.executor: ThreadPoolExecutor | None = None
+        self.completed = {"data_path": 0, "curve": 0}  # pulls done, by how the bytes came
         self.finished: queue.SimpleQueue = queue.SimpleQueue()  # (pull, total | exception)
         self.wakeup_fd, self._wake_w = -1, -1
 
@@ -257,6 +258,7 @@ class ObjectPuller:
         except Exception as exc:  # store full: the waiters learn why
             self._answer(pull, f"{type(exc).__name__}: {exc}", ok=False)
             return
+        self.completed["data_path" if pull.data_addr else "curve"] += 1
         self._answer(pull, True)
 
     def _fail(self, pull: Pull, why: str) -> None:

@@ -459,6 +459,7 @@ class Raylet:
             "workers": collections.Counter(w.state for w in self.workers.values()),
             "pending_leases": len(self.requests), "pending_actors": len(self.pending_actors),
             "store": self.store.usage() if self.store is not None else {},
+            "pulls": dict(self.puller.completed), "data_addr": self.data_addr,
             "config": {k: v for k, v in self.worker_config.items()
                        if k in ("session_dir", "store_capacity", "spill_dir", "host")},
         })
