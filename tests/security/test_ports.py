@@ -5,6 +5,8 @@ The cluster is a real head started with ``actorium start --head``; the attacks c
 from this process over real TCP sockets (raw sockets and ZeroMQ)."""
 from __future__ import annotations
 
+import glob
+import json
 import os
 import socket
 import struct
@@ -24,7 +26,15 @@ _GREETING_CURVE = (b"\xff" + b"\0" * 8 + b"\x7f" + b"\x03\x00" + b"CURVE".ljust(
 
 
 def _tcp_ports(head) -> list[int]:
-    ports = sorted({port for _, port, _ in head.tcp_listeners()})
+    """The ZeroMQ (CURVE) ports; the raylet's object data port has its own handshake and
+    tests (test_data_port.py)."""
+    data_ports = set()
+    for path in glob.glob(os.path.join(head.session_dir, "node-*.json")):
+        with open(path) as f:
+            addr = json.load(f).get("data_addr", "")
+        if addr:
+            data_ports.add(int(addr.rpartition(":")[2]))
+    ports = sorted({port for _, port, _ in head.tcp_listeners()} - data_ports)
     assert ports, "the cluster has no listening TCP port"
     return ports
 
