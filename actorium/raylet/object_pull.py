@@ -181,18 +181,20 @@ class ObjectPuller:
             self._finish(pull)
             return
         pull.state = STREAMING
-        fd = os.open(pull.path, os.O_RDWR)  # the store's fd is write-only; mmap needs both
-        try:
-            pull.mapping = mmap.mmap(fd, pull.total)
-        finally:
-            os.close(fd)
+        if data_path.mac_enabled():  # bytes to hash: receive them into a mapping
+            fd = os.open(pull.path, os.O_RDWR)  # the store's fd is write-only
+            try:
+                pull.mapping = mmap.mmap(fd, pull.total)
+            finally:
+                os.close(fd)
         if self.executor is None:
             self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pull")
         ranges = data_path.split(pull.total)
         pull.pending = len(ranges)
         for offset, length in ranges:
             future = self.executor.submit(data_path.fetch_range, self.pool, pull.data_addr,
-                                          pull.object_id, offset, length, pull.mapping,
+                                          pull.object_id, offset, length, pull.fd,
+                                          pull.mapping,
                                           lambda p=pull: p.cancelled)
             future.add_done_callback(lambda f, p=pull: self._post(p, f))
 
@@ -227,10 +229,11 @@ class ObjectPuller:
 
     def _streams_done(self, pull: Pull) -> None:
         mapping, pull.mapping = pull.mapping, None
-        try:
-            mapping.close()
-        except BufferError:
-            pass  # a thread's slice is not collected yet: unmapped when it is
+        if mapping is not None:
+            try:
+                mapping.close()
+            except BufferError:
+                pass  # a thread's slice is not collected yet: unmapped when it is
         if self.pulls.get(pull.object_id) is not pull:  # failed meanwhile: waiters told
             os.close(pull.fd)
             self.raylet.store.discard_incoming(pull.path)
