@@ -12,7 +12,7 @@ With the object data path (``data_path.py``, the default between TCP nodes whose
 source advertises a data port): SIZING asks only for the size over CURVE (length 0,
 which also records this raylet as holding a copy), then STREAMING: the object is split
 into ``data_path.STREAMS`` ranges, each read by a pool thread over an authenticated
-plain TCP connection straight into a shared mapping of the incoming file; each thread's
+plain TCP connection and spliced straight into the incoming file; each thread's
 end is posted to the raylet's loop (``wakeup_fd``), and the last one commits or fails
 the pull. A stream that fails for a reason other than the source lacking the object
 falls back to the CURVE chunks above for the whole object, logged.
@@ -281,6 +281,9 @@ class ObjectPuller:
 
     def source_died(self, raylet_addr: str) -> None:
         self.dead_sources.add(raylet_addr)
+        data_addr = self.raylet.view.data_addrs.pop(raylet_addr, "")
+        if data_addr and self.pool is not None:
+            self.pool.drop(data_addr)  # its pooled connections lead nowhere now
         for pull in [p for p in self.pulls.values() if p.source == raylet_addr]:
             self._fail(pull, f"the node holding object {pull.object_id.hex()} died")
 
