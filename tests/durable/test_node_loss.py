@@ -1,0 +1,73 @@
+"""kill -9 of the node hosting a session (its raylet, zygote and workers at once) while
+requests run: the session wakes on another node from its checkpoint and journal, each
+request books once, answers agree with the journal, and the log loses no event."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import cloudpickle
+import pytest
+
+import actorium
+import durable_cluster as dc
+from actorium.cluster_utils import Cluster
+from actorium.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from tests_helpers import actorium_node_pids, wait_until
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+cloudpickle.register_pickle_by_value(dc)
+
+
+@pytest.fixture
+def cluster():
+    """A head (the driver's node) and nothing else yet; torn down even on failure."""
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1}, shutdown_at_exit=False)
+    try:
+        actorium.init(address=c.address)
+        yield c
+    finally:
+        actorium.shutdown()
+        c.shutdown()
+        assert wait_until(lambda: not actorium_node_pids(c.session_dir), 10)
+
+
+def sessions_on(node, keys, path):
+    cls = actorium.remote(dc.Agent).options(
+        num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=True))
+    return {k: actorium.session(k, cls, k, path) for k in keys}
+
+
+@pytest.mark.timeout(180)
+def test_sessions_on_a_killed_node_wake_elsewhere_and_book_exactly_once(cluster, tmp_path):
+    victim = cluster.add_node(num_cpus=1)
+    path, hold = str(tmp_path / "bookings"), str(tmp_path / "hold")
+    sessions = sessions_on(victim, ["nl-a", "nl-b", "nl-c"], path)
+    for s in sessions.values():
+        assert actorium.get(s.node.remote(), timeout=60) == victim.node_id
+    # nl-a's second request hangs right after its booking; the others queue behind it.
+    refs = {k: [s.handle.remote(hold if (k == "nl-a" and i == 1) else "") for i in range(4)]
+            for k, s in sessions.items()}
+    assert wait_until(lambda: os.path.exists(hold), 60)
+    cluster.remove_node(victim, allow_graceful=False)
+    for key, s in sessions.items():
+        answers = actorium.get(refs[key], timeout=90)
+        assert actorium.get(s.node.remote(), timeout=30) != victim.node_id
+        dc.check_exactly_once(key, path, answers)
+    # The cut-off booking was found by the check, not made again.
+    steps = [e["name"] for e in actorium.durable.events("nl-a") if e["kind"] == "step"]
+    assert "check" in steps and "book-again" not in steps
+
+
+def node_kill_to_answer(cluster, path: str, hold: str) -> float:
+    """Seconds from SIGKILL of the session's node to its cut-off request's answer."""
+    victim = cluster.add_node(num_cpus=1)
+    (s,) = sessions_on(victim, [f"t-{victim.node_id[:8]}"], path).values()
+    assert actorium.get(s.node.remote(), timeout=60) == victim.node_id
+    ref = s.handle.remote(hold)
+    assert wait_until(lambda: os.path.exists(hold), 60)
+    t = time.monotonic()
+    cluster.remove_node(victim, allow_graceful=False)
+    actorium.get(ref, timeout=60)
+    return time.monotonic() - t
