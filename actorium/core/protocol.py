@@ -593,6 +593,7 @@ class JournalBegin:
     name: str
     idempotent: bool
     events: list  # session events to append first, in the same transaction: [[key, dedup, blob]]
+    attempt: bytes = b""  # random per begin: a repeat of a lost request is told from a crash
 
 
 @_message

@@ -89,18 +89,18 @@ class DurableStore:
         return out
 
     # -- journal ----------------------------------------------------------------
-    def journal_begin(self, scope, request, seq, name, idempotent) -> dict:
+    def journal_begin(self, scope, request, seq, name, idempotent, attempt=b"") -> dict:
         return self._write(lambda txn, c: self.t_journal_begin(
-            txn, c, scope, request, seq, name, idempotent))
+            txn, c, scope, request, seq, name, idempotent, (), attempt))
 
     def t_journal_begin(self, txn, counters, scope, request, seq, name, idempotent,
-                        events=()) -> dict:
+                        events=(), attempt=b"") -> dict:
         for log_key, dedup, blob in events:
             self._append(txn, counters, log_key, blob, dedup)
         key = _scoped(scope, request) + _u32.pack(seq)
         raw = txn.get(key, db=self.db["journal"])
         record = _unpack(raw) if raw is not None else None
-        action, new = js.begin(record, name, idempotent)
+        action, new = js.begin(record, name, idempotent, attempt)
         if new is not None:
             txn.put(key, _pack(new), db=self.db["journal"])
         out = {"action": action.value, "attempts": (new or record or {}).get("attempts", 0)}
@@ -267,7 +267,8 @@ class DurableStore:
         p = protocol
         return {
             p.JournalBegin: (True, lambda t, c, m: self.t_journal_begin(
-                t, c, m.scope, m.request, m.seq, m.name, m.idempotent, m.events)),
+                t, c, m.scope, m.request, m.seq, m.name, m.idempotent, m.events,
+                m.attempt)),
             p.JournalCommit: (True, lambda t, c, m: self.t_journal_commit(
                 t, c, m.scope, m.request, m.seq, m.ok, m.value, m.event_key)),
             p.CheckpointPut: (True, lambda t, c, m: self.t_checkpoint_put(

@@ -33,6 +33,11 @@ def bookings(path: str) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def _think(seconds: float) -> str:
+    time.sleep(seconds)
+    return random.choice(["flight", "train"])
+
+
 class Agent:
     """Plans (a random model stand-in, journaled), books once, checks the service when a
     crash left the booking ambiguous."""
@@ -40,9 +45,9 @@ class Agent:
     def __init__(self, user, path):
         self.user, self.path, self.done = user, path, 0
 
-    def handle(self, hold=""):
+    def handle(self, hold="", think_time=0.0):
         ref = f"{self.user}/{self.done}"
-        plan = durable.step("think", random.choice, ["flight", "train"], idempotent=True)
+        plan = durable.step("think", _think, think_time, idempotent=True)
         try:
             ticket = durable.step("book", book, self.path, plan, ref, hold)
         except durable.AmbiguousStep:

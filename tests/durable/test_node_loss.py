@@ -71,3 +71,20 @@ def node_kill_to_answer(cluster, path: str, hold: str) -> float:
     cluster.remove_node(victim, allow_graceful=False)
     actorium.get(ref, timeout=60)
     return time.monotonic() - t
+
+
+@pytest.mark.timeout(180)
+def test_sessions_go_on_exactly_once_when_the_head_is_killed_and_restarted(cluster, tmp_path):
+    worker = cluster.add_node(num_cpus=1)
+    path = str(tmp_path / "bookings")
+    sessions = sessions_on(worker, ["hd-a", "hd-b"], path)
+    refs = {k: [s.handle.remote("", 0.02) for _ in range(40)] for k, s in sessions.items()}
+    assert wait_until(lambda: len(dc.bookings(path)) >= 2, 60)  # requests are running
+    cluster.remove_node(cluster.head_node, allow_graceful=False)
+    assert len(dc.bookings(path)) < 70  # most requests are still to come
+    time.sleep(0.5)  # requests keep running on the worker node without a gcs
+    cluster.restart_head()
+    for key, s in sessions.items():
+        answers = actorium.get(refs[key], timeout=90)
+        answers += [actorium.get(s.handle.remote(), timeout=60)]  # and it takes new ones
+        dc.check_exactly_once(key, path, answers)
