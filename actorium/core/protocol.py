@@ -597,6 +597,40 @@ class JournalBegin:
 
 
 @_message
+class ReplicaApply:
+    """gcs -> durable standby: apply these committed durable writes (each an encoded
+    request message, in commit order) in one fsync'd transaction, then be at ``seq``."""
+    op: ClassVar[str] = "replica_apply"
+    req_id: int
+    seq: int
+    writes: list
+
+
+@_message
+class ReplicaState:
+    """gcs -> durable standby: answered with the seq of the standby's copy (0: none)."""
+    op: ClassVar[str] = "replica_state"
+    req_id: int
+
+
+@_message
+class ReplicaLoad:
+    """gcs -> durable standby: replace your copy by this compacted LMDB file (a full
+    copy of the gcs's store at ``seq``), fsync'd."""
+    op: ClassVar[str] = "replica_load"
+    req_id: int
+    seq: int
+    data: bytes
+
+
+@_message
+class ReplicaFetch:
+    """restarted gcs -> durable standby: answered with [seq, compacted LMDB file]."""
+    op: ClassVar[str] = "replica_fetch"
+    req_id: int
+
+
+@_message
 class JournalCommit:
     """Commit step ``seq``'s outcome; ``ok`` False means ``value`` is an error blob.
     ``event_key`` names a session log that gets a "step" event in the same transaction."""

@@ -57,7 +57,7 @@ def _unpack(data):
 
 
 class DurableStore:
-    TABLES = (b"journal", b"checkpoints", b"replies", b"events", b"event_dedup")
+    TABLES = (b"journal", b"checkpoints", b"replies", b"events", b"event_dedup", b"meta")
 
     def __init__(self, path: str, map_size: int | None = None):
         os.makedirs(path, exist_ok=True)
@@ -70,6 +70,47 @@ class DurableStore:
 
     def close(self) -> None:
         self.env.close()
+
+    # -- replication (actorium/gcs/durable_replica.py) ------------------------------------
+    def seq(self) -> int:
+        """How many replicated batches this store holds (0: none): copies compare by it."""
+        raw = self._read(lambda txn, c: txn.get(b"seq", db=self.db["meta"]))
+        return _u64.unpack(raw)[0] if raw is not None else 0
+
+    def t_set_seq(self, txn, seq: int) -> None:
+        txn.put(b"seq", _u64.pack(seq), db=self.db["meta"])
+
+    def copy_bytes(self) -> tuple[int, bytes]:
+        """A consistent compacted copy of the whole store, as one LMDB file, and its seq."""
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="actorium-durable-copy-") as tmp:
+            with self.env.begin() as txn:  # the seq of the snapshot the copy is taken from
+                raw = txn.get(b"seq", db=self.db["meta"])
+                self.env.copy(tmp, compact=True, txn=txn)
+            with open(os.path.join(tmp, "data.mdb"), "rb") as f:
+                return (_u64.unpack(raw)[0] if raw is not None else 0), f.read()
+
+    @staticmethod
+    def install_copy(path: str, data: bytes) -> None:
+        """Replace the (closed) store at ``path`` by a copy from ``copy_bytes``, fsync'd,
+        atomically: a crash leaves the old store or the new one, never a mix."""
+        os.makedirs(path, exist_ok=True)
+        tmp = os.path.join(path, "data.mdb.incoming")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        for stale in ("lock.mdb",):
+            try:
+                os.unlink(os.path.join(path, stale))
+            except FileNotFoundError:
+                pass
+        os.replace(tmp, os.path.join(path, "data.mdb"))
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _write(self, fn):
         """Run ``fn(txn, counters)`` in one write transaction; a failure aborts all of it.

@@ -4,6 +4,7 @@ request books once, answers agree with the journal, and the log loses no event."
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 
@@ -88,3 +89,22 @@ def test_sessions_go_on_exactly_once_when_the_head_is_killed_and_restarted(clust
         answers = actorium.get(refs[key], timeout=90)
         answers += [actorium.get(s.handle.remote(), timeout=60)]  # and it takes new ones
         dc.check_exactly_once(key, path, answers)
+
+
+@pytest.mark.timeout(180)
+def test_a_lost_head_store_is_restored_from_the_standby_on_another_node(cluster, tmp_path):
+    """Every acknowledged durable write is also on the standby's disk: with the head's
+    durable store deleted before the head restarts, nothing acknowledged is lost."""
+    worker = cluster.add_node(num_cpus=1)
+    path = str(tmp_path / "bookings")
+    (s,) = sessions_on(worker, ["rp-a"], path).values()
+    answers = [actorium.get(s.handle.remote(), timeout=60) for _ in range(5)]
+    log = actorium.durable.events("rp-a")
+    cluster.remove_node(cluster.head_node, allow_graceful=False)
+    shutil.rmtree(os.path.join(cluster.session_dir, "gcs", "durable"))
+    cluster.restart_head()
+    assert actorium.durable.events("rp-a")[:len(log)] == log
+    answers += [actorium.get(s.handle.remote(), timeout=60) for _ in range(3)]
+    dc.check_exactly_once("rp-a", path, answers)
+    with open(os.path.join(cluster.session_dir, "logs", "gcs.log")) as f:
+        assert "restored from a standby copy" in f.read()
