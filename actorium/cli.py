@@ -1,16 +1,20 @@
 """The ``actorium`` command: start, inspect and stop a long-running local cluster.
 
     actorium start --head [--port N] [--host H] [--num-cpus N] [--num-gpus N]
-                          [--resources JSON] [--object-store-memory BYTES]
+                          [--resources JSON] [--object-store-memory BYTES] [--token-file F]
     actorium start --head --restart       (a crashed head, on its address, with its tables)
     actorium start --address HEAD_HOST:PORT [--host H] [--num-cpus N] [--resources JSON]
-    actorium status [--address host:port]
-    actorium list nodes|actors [--address host:port]
-    actorium stop
+                          [--token-file F]
+    actorium status [--address host:port] [--token-file F]
+    actorium list nodes|actors [--address host:port] [--token-file F]
+    actorium stop [--token-file F]
 
 ``start --head`` launches a head node (gcs + raylet + workers) detached from this
 process and records it in ``current_cluster`` (under ``$ACTORIUM_TMPDIR``, default
 ``/tmp/actorium-sessions``), which is what ``actorium.init(address="auto")`` reads.
+It uses the cluster token found by the usual lookup (``--token-file``,
+``$ACTORIUM_TOKEN``, ``$ACTORIUM_TOKEN_FILE``, ``~/.actorium/token``), creating the
+token file (mode 0600) with a fresh random token when it does not exist yet.
 Expected failures print one ``actorium: ...`` line on stderr and exit with code 1.
 """
 from __future__ import annotations
@@ -22,7 +26,8 @@ import socket
 import sys
 import time
 
-from actorium.core import launcher, protocol, transport
+from actorium.core import auth, launcher, protocol, transport
+from actorium.exceptions import AuthenticationError
 
 DEFAULT_PORT = 6379  # as `ray start --head`
 PING_TIMEOUT = 2.0
@@ -38,11 +43,39 @@ def _rpc(addr: str, msg, timeout: float = QUERY_TIMEOUT, what: str = ""):
     return transport.rpc(addr, msg, timeout=timeout, what=what)
 
 
-def _ping(gcs: str, timeout: float = PING_TIMEOUT) -> bool:
+def _use_token(args) -> None:
+    """Look up the cluster token for this command (CliError when there is none)."""
     try:
-        _rpc(gcs, protocol.Ping(transport.next_req_id()), timeout=timeout, what="the gcs")
+        auth.set_process_token(auth.find_token(token_file=args.token_file)[0])
+    except AuthenticationError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _use_token_for(args, gcs: str) -> None:
+    """``_use_token`` for talking to ``gcs``; when there is no token and nothing listens
+    there either, the error says the latter, which is the first thing to fix."""
+    try:
+        _use_token(args)
+    except CliError:
+        if not transport.tcp_reachable(gcs, PING_TIMEOUT):
+            raise CliError(f"no actorium head answered at {_plain(gcs)} within "
+                           f"{PING_TIMEOUT:g}s") from None
+        raise
+
+
+def _ping(gcs: str, timeout: float = PING_TIMEOUT) -> bool:
+    """Whether the gcs at ``gcs`` answers. Raises CliError when it refuses our token or
+    speaks another protocol version (something is there, but we may not use it)."""
+    try:
+        transport.handshake(gcs, timeout=timeout)
+        _rpc(gcs, protocol.Hello(transport.next_req_id(), protocol.PROTOCOL_VERSION, "cli"),
+             timeout=timeout, what="the gcs")
         return True
-    except (TimeoutError, transport.RpcError, protocol.ProtocolError):
+    except AuthenticationError as exc:
+        raise CliError(str(exc)) from None
+    except transport.RpcError as exc:
+        raise CliError(f"the gcs at {_plain(gcs)} refused this command: {exc}") from None
+    except (TimeoutError, ConnectionError, protocol.ProtocolError):
         return False
 
 
@@ -64,14 +97,20 @@ def _cluster_alive(current: dict) -> bool:
     if launcher.pid_alive(current.get("pid", 0), current.get("session_dir", "")):
         return True
     gcs = current.get("gcs_tcp")
-    return bool(gcs) and _ping(gcs, timeout=1.0)
+    try:
+        return bool(gcs) and _ping(gcs, timeout=1.0)
+    except CliError:
+        return True  # something answers there, even if not to our token
 
 
-def _resolve_gcs(address: str | None) -> tuple[str, dict | None]:
+def _resolve_gcs(args) -> tuple[str, dict | None]:
     """The gcs tcp address to talk to, and the current_cluster record if that is where
-    it came from. Raises CliError when there is nothing to talk to."""
+    it came from, with the cluster token set up. Raises CliError when there is nothing
+    to talk to or no token for it."""
+    address = args.address
     if address:
         gcs = _tcp(address)
+        _use_token_for(args, gcs)
         if not _ping(gcs):
             raise CliError(f"no actorium cluster answered at {_plain(gcs)} within "
                            f"{PING_TIMEOUT:g}s")
@@ -85,6 +124,7 @@ def _resolve_gcs(address: str | None) -> tuple[str, dict | None]:
     if not launcher.pid_alive(pid, current.get("session_dir", "")):
         raise CliError(f"the actorium cluster recorded in {launcher.CURRENT} is not running "
                        f"(node pid {pid} is gone); run 'actorium stop' to clean up")
+    _use_token(args)
     if not gcs or not _ping(gcs):
         raise CliError(f"the actorium cluster at {_plain(gcs)} did not answer within "
                        f"{PING_TIMEOUT:g}s")
@@ -206,6 +246,11 @@ def cmd_start(args) -> int:
     resources = _parse_resources(args.resources)
     if args.address:
         return _start_joining(args, resources)
+    try:
+        token, created = auth.find_token(token_file=args.token_file, create=True)
+    except (AuthenticationError, OSError) as exc:
+        raise CliError(f"cannot set up the cluster token: {exc}") from None
+    auth.set_process_token(token)
 
     current = launcher.read_current()
     reuse = ""  # --restart: the dead head's session (its gcs tables) and address
@@ -242,7 +287,7 @@ def cmd_start(args) -> int:
         proc, info = launcher.start_node(
             session_dir, head=True, num_cpus=num_cpus, num_gpus=args.num_gpus or 0,
             resources=resources, port=port, host=args.host, driver_pid=0,
-            object_store_memory=args.object_store_memory or 0, tcp=True)
+            object_store_memory=args.object_store_memory or 0, tcp=True, token=token)
     except RuntimeError as exc:
         if not reuse:  # never lose a restarted head's tables
             launcher.cleanup_session(session_dir)
@@ -263,6 +308,7 @@ def cmd_start(args) -> int:
     print(f"Started actorium head node at {address}  (node {info['node_id'][:12]}, "
           f"pid {info['pid']}, session {os.path.basename(session_dir)})")
     print(f"  logs: {session_dir}/logs")
+    _print_token_help(token, created)
     print("To connect from Python on this machine:")
     print("    import actorium")
     print("    actorium.init(address=\"auto\")")
@@ -272,9 +318,21 @@ def cmd_start(args) -> int:
     return 0
 
 
+def _print_token_help(token: auth.Token, created: bool) -> None:
+    if token.source.startswith("the token file "):
+        path = token.source[len("the token file "):]
+        state = "created, mode 0600" if created else "existing"
+        print(f"  cluster token file: {path}  ({state})")
+        print(f"  Every TCP port requires this token. Elsewhere use: --token-file {path}, "
+              f"ACTORIUM_TOKEN_FILE={path}, or a copy at ~/.actorium/token")
+    else:
+        print(f"  cluster token: taken from {token.source} (not written to any file)")
+
+
 def _start_joining(args, resources: dict) -> int:
     """A node of this machine joins the head at ``--address``."""
     gcs = _tcp(args.address)
+    _use_token_for(args, gcs)
     if not _ping(gcs):
         raise CliError(f"no actorium head answered at {_plain(gcs)} within {PING_TIMEOUT:g}s")
     host = args.host if args.host_given else transport.local_ip_towards(
@@ -283,7 +341,8 @@ def _start_joining(args, resources: dict) -> int:
     try:
         info = launcher.join_node(gcs, host, num_cpus=num_cpus, num_gpus=args.num_gpus or 0,
                                   resources=resources,
-                                  object_store_memory=args.object_store_memory or 0)
+                                  object_store_memory=args.object_store_memory or 0,
+                                  token=auth.process_token())
     except RuntimeError as exc:
         tail = [ln for ln in str(exc).splitlines()[1:] if ln.strip()]
         raise CliError(f"the node failed to join {_plain(gcs)}"
@@ -296,7 +355,7 @@ def _start_joining(args, resources: dict) -> int:
 
 # -- status / list -----------------------------------------------------------------
 def cmd_status(args) -> int:
-    gcs, current = _resolve_gcs(args.address)
+    gcs, current = _resolve_gcs(args)
     nodes = _list(gcs, "nodes")
     actors = _list(gcs, "actors")
     alive = [n for n in nodes if n.get("alive")]
@@ -361,7 +420,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_list(args) -> int:
-    gcs, _ = _resolve_gcs(args.address)
+    gcs, _ = _resolve_gcs(args)
     if args.what == "nodes":
         rows = []
         for n in _list(gcs, "nodes"):
@@ -410,10 +469,16 @@ def cmd_stop(args) -> int:
     # Every node the gcs knows about (one today; more if nodes joined), else the head.
     nodes = []
     if head_alive and gcs:
+        # Without a usable token we still stop the head on this machine (over ipc).
         try:
+            _use_token(args)
+            transport.handshake(gcs, timeout=PING_TIMEOUT)
             nodes = [n for n in _rpc(gcs, protocol.ListState(transport.next_req_id(), "nodes"),
                                      timeout=PING_TIMEOUT, what="the gcs") if n.get("alive")]
-        except (TimeoutError, transport.RpcError, protocol.ProtocolError):
+        except (CliError, AuthenticationError, ConnectionError, TimeoutError,
+                transport.RpcError, protocol.ProtocolError) as exc:
+            print(f"actorium: could not list the cluster's nodes ({exc}); stopping the head "
+                  f"node on this machine", file=sys.stderr)
             nodes = []
     if not any(n.get("pid") == head_pid for n in nodes) and head_alive:
         nodes.append({"node_id": current.get("node_id", ""), "pid": head_pid,
@@ -474,21 +539,31 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "e.g. '{\"TPU\": 2}'")
     s.add_argument("--object-store-memory", type=int, default=None,
                    help="object store capacity in bytes (default: 30%% of RAM)")
+    _token_arg(s)
     s.set_defaults(func=cmd_start)
 
     st = sub.add_parser("status", help="nodes, resources, object store and actors")
     st.add_argument("--address", default=None, help="host:port of the gcs (default: the "
                                                     "cluster started by 'actorium start')")
+    _token_arg(st)
     st.set_defaults(func=cmd_status)
 
     ls = sub.add_parser("list", help="list nodes or actors as a table")
     ls.add_argument("what", choices=["nodes", "actors"])
     ls.add_argument("--address", default=None)
+    _token_arg(ls)
     ls.set_defaults(func=cmd_list)
 
     sp = sub.add_parser("stop", help="stop the cluster started by 'actorium start'")
+    _token_arg(sp)
     sp.set_defaults(func=cmd_stop)
     return p
+
+
+def _token_arg(parser) -> None:
+    parser.add_argument("--token-file", default=None,
+                        help="file holding the cluster token (default: $ACTORIUM_TOKEN, "
+                             "then $ACTORIUM_TOKEN_FILE, then ~/.actorium/token)")
 
 
 def main(argv=None) -> int:

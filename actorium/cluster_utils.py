@@ -21,7 +21,7 @@ import os
 import subprocess
 import time
 
-from actorium.core import launcher, protocol, transport
+from actorium.core import auth, launcher, protocol, transport
 
 __all__ = ["Cluster", "ClusterNode"]
 
@@ -64,6 +64,10 @@ class Cluster:
         self.removed: list[ClusterNode] = []
         self._gcs = ""
         self._connected = False
+        # One token for all the cluster's nodes, handed to each through a pipe; this
+        # process's sockets to the gcs and init(address=self.address) here find it
+        # (auth.remember_cluster_token); other processes need it passed (self.token).
+        self.token = auth.Token(auth.generate_token(), "this Cluster")
         if shutdown_at_exit:
             import atexit
             atexit.register(self.shutdown)
@@ -99,11 +103,12 @@ class Cluster:
             self.session_dir, head=head, num_cpus=num_cpus, num_gpus=num_gpus,
             resources=resources, gcs_address=self._gcs, port=port, host=host,
             object_store_memory=object_store_memory, tcp=True, node_timeout=node_timeout,
-            prefix=prefix, driver_pid=self.creator_pid)
+            prefix=prefix, driver_pid=self.creator_pid, token=self.token)
         node = ClusterNode(proc, info, head, args)
         if head:
             self.head_node = node
             self._gcs = info["gcs_tcp"]
+            auth.remember_cluster_token(self._gcs, self.token)
         else:
             self.worker_nodes.append(node)
         if wait:
@@ -140,7 +145,7 @@ class Cluster:
             resources=args["resources"], port=port, host=args["host"],
             object_store_memory=args["object_store_memory"], tcp=True,
             node_timeout=args["node_timeout"], prefix=args["prefix"], timeout=timeout,
-            driver_pid=self.creator_pid)
+            driver_pid=self.creator_pid, token=self.token)
         self.head_node = ClusterNode(proc, info, True, args)
         return self.head_node
 
@@ -191,6 +196,8 @@ class Cluster:
         for node in self.removed:  # a killed node's workers may outlive it briefly
             launcher.kill_group(node.pid)
         launcher.cleanup_session(self.session_dir)
+        if self._gcs:
+            auth.forget_cluster_token(self._gcs)
         try:
             os.rmdir(launcher.session_store_dir(self.session_dir))
         except OSError:

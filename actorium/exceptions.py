@@ -125,7 +125,7 @@ class SandboxViolation(ActoriumError):
 
 
 class AuthenticationError(ActoriumError):
-    """A peer did not present the cluster token."""
+    """No cluster token was found for this process, or the cluster refused it."""
 
 
 class AmbiguousStep(ActoriumError):

@@ -88,15 +88,19 @@ def _error_row(exc):
     return {"error": msg}
 
 
-def _init(backend):
-    backend.init(num_cpus=NUM_CPUS)
+def _init(backend, address=None):
+    if address:
+        backend.init(address=address)
+    else:
+        backend.init(num_cpus=NUM_CPUS)
 
 
 def run_backend(args):
     """Run the selected workloads against args.backend; return a result dict."""
     names = select(args.filter)
     out = {"backend": args.backend, "version": None, "machine": machine_info(),
-           "init": f"init(num_cpus={NUM_CPUS})", "settings": {
+           "init": (f"init(address={args.address!r})" if args.address
+                    else f"init(num_cpus={NUM_CPUS})"), "settings": {
                "duration": args.duration, "trials": args.trials,
                "scale": args.scale, "startup_runs": args.startup_runs},
            "results": {}}
@@ -122,7 +126,7 @@ def run_backend(args):
             try:
                 with time_limit(args.timeout):
                     if needs_cluster and not running:
-                        _init(backend)
+                        _init(backend, args.address)
                         running = True
                         bench.r = build(backend)
                     if args.sleep:
@@ -272,6 +276,9 @@ def main(argv=None):
                    help="run ray (subprocess, --ray-python) and actorium; one table")
     p.add_argument("--ray-python", default=DEFAULT_RAY_PYTHON)
     p.add_argument("--filter", default="", help="only workloads containing this")
+    p.add_argument("--address", default=None,
+                   help="connect to a running cluster (host:port, e.g. one started with "
+                        "'actorium start --head --num-cpus 2') instead of starting one")
     p.add_argument("--duration", type=float, default=2.0, help="seconds per trial")
     p.add_argument("--trials", type=int, default=3)
     p.add_argument("--scale", type=float, default=1.0,

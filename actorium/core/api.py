@@ -11,11 +11,12 @@ import sys
 import threading
 import uuid
 
-from actorium.core import core_worker, launcher, protocol, reconnect, transport
+from actorium.core import auth, core_worker, launcher, protocol, reconnect, transport
 from actorium.core import options as opts
 from actorium.core.actor import ActorClass, ActorHandle, handle_from_info
 from actorium.core.object_ref import ObjectRef, ObjectRefGenerator
 from actorium.core.remote_function import RemoteFunction
+from actorium.exceptions import AuthenticationError
 
 _RAY_KWARGS_IGNORED = {"include_dashboard", "dashboard_host", "dashboard_port",
                        "logging_level", "configure_logging", "log_to_driver",
@@ -44,7 +45,12 @@ def init(address: str | None = None, *, num_cpus: float | None = None,
          namespace: str | None = None, ignore_reinit_error: bool = False,
          object_store_memory: int | None = None, token: str | None = None, **kwargs):
     """Start an embedded local cluster (``address=None``) or connect to a running one
-    (``"auto"`` or ``"host:port"``). Returns a small dict describing the connection."""
+    (``"auto"`` or ``"host:port"``). Returns a small dict describing the connection.
+
+    ``token``: the cluster token. When connecting it defaults to ``$ACTORIUM_TOKEN``,
+    then the file ``$ACTORIUM_TOKEN_FILE``, then ``~/.actorium/token``; a wrong one
+    raises ``AuthenticationError``. An embedded cluster uses ``token`` if given, else a
+    fresh random one that never leaves this process and its node."""
     unknown = set(kwargs) - _RAY_KWARGS_IGNORED
     if unknown:
         raise TypeError(f"init() got unexpected keyword argument(s) {sorted(unknown)}")
@@ -58,12 +64,21 @@ def init(address: str | None = None, *, num_cpus: float | None = None,
         if address is None:
             address = os.environ.get("ACTORIUM_ADDRESS") or None
         if address is None:
-            info = _start_embedded(num_cpus, num_gpus, resources, object_store_memory)
+            cluster_token = auth.Token(
+                auth.check_token(token, "the token= argument"), "the token= argument") \
+                if token is not None else auth.Token(auth.generate_token(), "this driver")
+            auth.set_process_token(cluster_token)
+            info = _start_embedded(num_cpus, num_gpus, resources, object_store_memory,
+                                   cluster_token)
         else:
             if num_cpus is not None or num_gpus is not None or resources:
                 raise ValueError("When connecting to an existing cluster, num_cpus, num_gpus "
                                  "and resources must not be given; they belong to the nodes.")
-            info = _connect(address)
+            try:
+                info = _connect(address, token)
+            except BaseException:
+                auth.set_process_token(None)
+                raise
         job = uuid.uuid4().hex[:8]
         try:
             worker = core_worker.CoreWorker(
@@ -87,18 +102,18 @@ def init(address: str | None = None, *, num_cpus: float | None = None,
         return dict(_session.info)
 
 
-def _start_embedded(num_cpus, num_gpus, resources, object_store_memory) -> dict:
+def _start_embedded(num_cpus, num_gpus, resources, object_store_memory, token) -> dict:
     session_dir = launcher.new_session_dir()
     cpus = num_cpus if num_cpus is not None else (os.cpu_count() or 1)
     proc, info = launcher.start_node(
         session_dir, head=True, num_cpus=cpus, num_gpus=num_gpus or 0, resources=resources,
-        driver_pid=os.getpid(), object_store_memory=object_store_memory or 0)
+        driver_pid=os.getpid(), object_store_memory=object_store_memory or 0, token=token)
     _session.proc = proc
     _session.embedded = True
     return info
 
 
-def _connect(address: str) -> dict:
+def _connect(address: str, token: str | None) -> dict:
     if address == "auto":
         current = launcher.read_current()
         if current is None:
@@ -109,11 +124,24 @@ def _connect(address: str) -> dict:
     else:
         gcs = address if address.startswith("tcp://") else f"tcp://{address}"
     try:
-        transport.rpc(gcs, protocol.Ping(transport.next_req_id()), timeout=5, what="the gcs")
+        known = auth.known_cluster_token(gcs) if token is None else None
+        auth.set_process_token(known or auth.find_token(token=token)[0])
+    except AuthenticationError:
+        if not transport.tcp_reachable(gcs, timeout=5):  # no cluster: say that first
+            raise ConnectionError(f"Could not connect to an actorium cluster at {address!r}: "
+                                  f"nothing accepts connections there.") from None
+        raise
+    try:
+        transport.handshake(gcs, timeout=5)  # AuthenticationError on a wrong token
+        transport.rpc(gcs, protocol.Hello(transport.next_req_id(), protocol.PROTOCOL_VERSION,
+                                          "driver"), timeout=5, what="the gcs")
         nodes = transport.rpc(gcs, protocol.ListState(transport.next_req_id(), "nodes"), timeout=5)
-    except TimeoutError:
+    except (TimeoutError, ConnectionError) as exc:
         raise ConnectionError(f"Could not connect to an actorium cluster at {address!r}: "
-                              f"nothing answered within 5s.") from None
+                              f"{exc}") from None
+    except transport.RpcError as exc:
+        raise ConnectionError(f"The actorium cluster at {address!r} refused this driver: "
+                              f"{exc}") from None
     info = reconnect.attach_local_node(nodes)
     if info is None:
         raise ConnectionError(f"The cluster at {address!r} has no live node on this machine "
@@ -157,6 +185,7 @@ def shutdown() -> None:
         _session.worker = None
         transport.close_thread_sockets()
         _stop_embedded()
+        auth.set_process_token(None)
 
 
 def _stop_embedded() -> None:

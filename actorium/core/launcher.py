@@ -30,12 +30,16 @@ _LONGEST_SOCKET = len("/sockets/") + len("o-") + 24
 
 
 def new_session_dir() -> str:
+    """A fresh session directory, mode 0700: its ipc sockets are unauthenticated, so
+    only the owner may reach them."""
     path = os.path.join(ROOT, "s-" + uuid.uuid4().hex[:10])
     if len(path.encode()) + _LONGEST_SOCKET > _SOCKET_PATH_MAX:
         room = _SOCKET_PATH_MAX - _LONGEST_SOCKET - len("/s-") - 10
         raise ValueError(f"the session directory {path!r} is too long for the unix sockets "
                          f"actorium creates in it; set ACTORIUM_TMPDIR to a directory of "
                          f"at most {room} bytes (it is {ROOT!r})")
+    os.makedirs(path, mode=0o700)
+    os.chmod(path, 0o700)  # whatever the umask
     os.makedirs(os.path.join(path, "sockets"), exist_ok=True)
     os.makedirs(os.path.join(path, "logs"), exist_ok=True)
     return path
@@ -45,12 +49,14 @@ def start_node(session_dir: str, *, head: bool, num_cpus: float, num_gpus: float
                resources: dict | None = None, gcs_address: str = "", port: int = 0,
                host: str = "127.0.0.1", driver_pid: int = 0, object_store_memory: int = 0,
                timeout: float = 60.0, tcp: bool = False, node_timeout: float = 0.0,
-               prefix: list | None = None) -> tuple[subprocess.Popen, dict]:
+               prefix: list | None = None, token=None) -> tuple[subprocess.Popen, dict]:
     """Start a node process and wait for its READY line. Raises RuntimeError with the
     node's log tail if it fails to come up in ``timeout`` seconds.
 
     ``tcp``: everything other nodes reach listens on TCP on ``host`` (multi-node);
-    ``prefix``: a command to run the node under (e.g. ``ip netns exec NAME``)."""
+    ``prefix``: a command to run the node under (e.g. ``ip netns exec NAME``).
+    ``token`` (an ``auth.Token``) reaches the node through an inherited pipe, never its
+    command line or environment; without it the node looks its token up itself."""
     cmd = list(prefix or []) + [sys.executable, "-m", "actorium.raylet.node", "--session-dir", session_dir,
            "--num-cpus", str(num_cpus), "--num-gpus", str(num_gpus),
            "--resources", json.dumps(resources or {}), "--host", host]
@@ -70,9 +76,20 @@ def start_node(session_dir: str, *, head: bool, num_cpus: float, num_gpus: float
     env = dict(os.environ)
     src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                            start_new_session=True, env=env, close_fds=True)
-    log.close()
+    token_fd = -1
+    if token is not None:
+        from actorium.core import auth
+        env.pop(auth.TOKEN_ENV, None)
+        token_fd = auth.token_pipe(token)
+        cmd += ["--token-fd", str(token_fd)]
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log,
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=env,
+                                close_fds=True, pass_fds=(token_fd,) if token_fd >= 0 else ())
+    finally:
+        log.close()
+        if token_fd >= 0:
+            os.close(token_fd)
     deadline = time.monotonic() + timeout
     buf = b""
     while time.monotonic() < deadline:

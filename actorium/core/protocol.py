@@ -521,6 +521,24 @@ class Ping:
     req_id: int
 
 
+@_message
+class Hello:
+    """First request of a driver or CLI to the gcs: the gcs refuses a peer whose
+    ``version`` is not its ``PROTOCOL_VERSION`` (nodes send it in RegisterNode).
+    Invariant: this message's op and field order never change between versions."""
+    op: ClassVar[str] = "hello"
+    req_id: int
+    version: int
+    kind: str  # "driver", "cli", ...
+
+
+def version_mismatch(peer_version) -> str:
+    """The refusal text for a peer speaking another protocol version."""
+    return (f"protocol version mismatch: the peer speaks actorium protocol version "
+            f"{peer_version!r} but this cluster speaks version {PROTOCOL_VERSION}; run the "
+            f"same actorium version on every node, driver and CLI")
+
+
 # ---------------------------------------------------------------------------
 # Sandboxes: client -> its raylet, relayed to the node's sandbox zygote
 # (actorium.raylet.sandbox_relay, actorium.isolation.service). Each is answered with a

@@ -3,6 +3,11 @@
 
 ZeroMQ sockets are not thread-safe, so sockets are cached per thread; an I/O thread
 owns the sockets it polls. Messages are single frames produced by ``protocol.encode``.
+
+Every socket is created here, and every ``tcp://`` one is secured here (``secure``):
+CURVE with keys derived from the cluster token (``core/auth.py``), a ZAP check and a
+refusal log on servers (``core/guard.py``), and a maximum message size. ``ipc://``
+sockets live in the owner-only session directory and are not authenticated.
 """
 from __future__ import annotations
 
@@ -15,13 +20,17 @@ import traceback
 
 import zmq
 
-from actorium.core import protocol
+from actorium.core import auth, protocol
 
 _ctx: zmq.Context | None = None
 _ctx_pid = 0
 _ctx_lock = threading.Lock()
 _req_ids = itertools.count(1)
 _local = threading.local()
+# Largest message a TCP peer may send; a larger frame drops the connection in libzmq
+# before it is read. Cluster traffic stays far below (bulk data moves in chunks).
+MAX_TCP_MESSAGE = int(os.environ.get("ACTORIUM_MAX_MESSAGE_BYTES", 512 << 20))
+HANDSHAKE_TIMEOUT_MS = 10_000  # a TCP peer that has not authenticated by then is dropped
 
 
 def context() -> zmq.Context:
@@ -47,10 +56,52 @@ def configure(sock: zmq.Socket) -> zmq.Socket:
     return sock
 
 
-def bind_router(addr: str) -> zmq.Socket:
+def secure(sock: zmq.Socket, addr: str, server: bool) -> zmq.Socket:
+    """Make ``sock`` authenticate its peers if ``addr`` is TCP; call before bind/connect.
+
+    Servers present the cluster's server key and accept only clients holding the
+    cluster's client key (checked by the guard over ZAP; with ZAP_ENFORCE_DOMAIN a
+    missing guard refuses everyone); clients present the client key and expect the
+    server key. A client uses the token recorded for ``addr`` (a cluster this process
+    started, ``auth.remember_cluster_token``), else the process's token. Raises
+    AuthenticationError when there is no token."""
+    if not addr.startswith("tcp://"):
+        return sock
+    keys = auth.curve_keys(None if server else auth.known_cluster_token(addr))
+    current = sock.getsockopt(zmq.MAXMSGSIZE)
+    sock.setsockopt(zmq.MAXMSGSIZE, MAX_TCP_MESSAGE if current < 0
+                    else min(current, MAX_TCP_MESSAGE))
+    if server:
+        from actorium.core import guard  # only processes with a TCP server run one
+        process_guard = guard.guard(context(), keys.client_public)
+        sock.curve_server = True
+        sock.curve_secretkey = keys.server_secret
+        sock.curve_publickey = keys.server_public
+        sock.zap_domain = addr.encode()[:254]
+        sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)
+        sock.setsockopt(zmq.HANDSHAKE_IVL, HANDSHAKE_TIMEOUT_MS)
+        process_guard.watch(sock, addr)
+    else:
+        sock.curve_serverkey = keys.server_public
+        sock.curve_publickey = keys.client_public
+        sock.curve_secretkey = keys.client_secret
+    return sock
+
+
+def bind_router(addr: str, max_message: int = -1) -> zmq.Socket:
     sock = configure(context().socket(zmq.ROUTER))
     sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
-    sock.bind(addr)
+    sock.setsockopt(zmq.MAXMSGSIZE, max_message)
+    try:
+        secure(sock, addr, server=True)
+        sock.bind(addr)
+    except BaseException:
+        sock.close(0)
+        raise
+    if addr.startswith("tcp://") and addr.endswith(":*"):  # tell the guard the real port
+        from actorium.core import guard
+        guard.guard(context(), auth.curve_keys().client_public).bound(
+            sock, sock.getsockopt_string(zmq.LAST_ENDPOINT))
     return sock
 
 
@@ -104,8 +155,102 @@ def peer_reachable(addr: str, timeout: float = 0.5) -> bool:
 
 def connect_dealer(addr: str) -> zmq.Socket:
     sock = configure(context().socket(zmq.DEALER))
+    try:
+        secure(sock, addr, server=False)
+    except BaseException:
+        sock.close(0)
+        raise
     sock.connect(addr)
     return sock
+
+
+class RouterGroup:
+    """ROUTERs bound to several addresses (say a local ipc one and an authenticated tcp
+    one) used as one socket. Identities handed out are prefixed with one byte, the
+    index of the router the peer is connected to, and ``send_multipart`` strips it to
+    route the reply back through the same router."""
+
+    def __init__(self, addrs: list[str], max_message: int = -1):
+        self.socks = []
+        try:
+            for addr in addrs:
+                self.socks.append(bind_router(addr, max_message))
+        except BaseException:
+            self.close()
+            raise
+
+    def pending(self):
+        """Like ``pending(sock, router=True)`` over every router."""
+        for index, sock in enumerate(self.socks):
+            for identity, data in pending(sock, True):
+                yield bytes([index]) + identity, data
+
+    def send_multipart(self, frames, copy: bool = True, **kwargs) -> None:
+        identity = frames[0]
+        self.socks[identity[0]].send_multipart([identity[1:], *frames[1:]], copy=copy,
+                                               **kwargs)
+
+    def close(self) -> None:
+        for sock in self.socks:
+            sock.close(0)
+
+
+def tcp_reachable(addr: str, timeout: float) -> bool:
+    """Whether anything accepts a TCP connection at ``tcp://host:port`` (no handshake:
+    the server logs it as a refused peer)."""
+    import socket
+    host, _, port = addr[len("tcp://"):].rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def handshake(addr: str, timeout: float = 5.0) -> None:
+    """Connect to the TCP server at ``addr`` and complete the authenticated handshake.
+
+    Returns once it succeeded. Raises ``AuthenticationError`` when the server refuses
+    this process's token, and ``ConnectionError`` when nothing accepts a connection (or
+    finishes the handshake) within ``timeout`` seconds."""
+    from actorium.core.guard import parse_event
+    from actorium.exceptions import AuthenticationError
+    token = auth.process_token()
+    ctx = context()
+    sock = configure(ctx.socket(zmq.DEALER))
+    mon_addr = f"inproc://actorium-handshake-{os.getpid()}-{next(_req_ids)}"
+    sock.monitor(mon_addr, zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED
+                 | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                 | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+    mon = ctx.socket(zmq.PAIR)
+    mon.setsockopt(zmq.LINGER, 0)
+    mon.connect(mon_addr)
+    connected = False
+    try:
+        secure(sock, addr, server=False)
+        sock.connect(addr)
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not mon.poll(int(remaining * 1000) + 1):
+                continue
+            event, _ = parse_event(mon.recv_multipart())
+            if event == zmq.EVENT_CONNECTED:
+                connected = True
+            elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                return
+            else:
+                raise AuthenticationError(
+                    f"the actorium cluster at {addr} refused this process's credentials: "
+                    f"the cluster token (from {token.source}) is not the token of that "
+                    f"cluster (or that address is not an actorium cluster)")
+        if connected:
+            raise ConnectionError(f"{addr} accepted a connection but did not complete the "
+                                  f"authenticated handshake within {timeout:g}s")
+        raise ConnectionError(f"nothing accepted a connection at {addr} within {timeout:g}s")
+    finally:
+        sock.disable_monitor()
+        mon.close(0)
+        sock.close(0)
 
 
 def thread_dealer(addr: str) -> zmq.Socket:

@@ -27,8 +27,6 @@ import threading
 import time
 import traceback
 
-import zmq
-
 from actorium.core import protocol, transport
 from actorium.gcs.durable_store import DurableStore
 
@@ -71,10 +69,9 @@ class Standby:
             self.thread.join(2)
 
     def _serve(self, ready: threading.Event) -> None:
-        sock = transport.configure(transport.context().socket(zmq.ROUTER))
-        sock.setsockopt(zmq.MAXMSGSIZE, -1)
-        port = sock.bind_to_random_port(f"tcp://{self.host}")
-        self.addr = f"tcp://{self.host}:{port}"
+        # Authenticated like every cluster TCP port (CURVE, transport.secure): only holders
+        # of the cluster token can read or overwrite the copy.
+        sock, self.addr = transport.bind_router_at(f"tcp://{self.host}:*")
         ready.set()
         announced = False
         try:

@@ -46,14 +46,13 @@ class Gcs:
 
     def run(self) -> None:
         self.durable.recover_from_standby()
-        ctx = transport.context()
-        self.router = transport.configure(ctx.socket(zmq.ROUTER))
-        self.router.setsockopt(zmq.MAXMSGSIZE, 512 << 20)
-        for addr in self.addrs:
-            self.router.bind(addr)
+        # One router per address: the tcp one is authenticated (CURVE, transport.secure),
+        # the ipc one, in the owner-only session directory, is not.
+        self.router = transport.RouterGroup(self.addrs, max_message=512 << 20)
         handlers = self._handlers()
         poller = zmq.Poller()
-        poller.register(self.router, zmq.POLLIN)
+        for sock in self.router.socks:
+            poller.register(sock, zmq.POLLIN)
         period = max(0.05, mb.HEARTBEAT_PERIOD / 2)
         next_check = time.monotonic() + period
         while not self.stopping:
@@ -75,14 +74,14 @@ class Gcs:
             p.ActorReady: self.on_actor_ready, p.ActorWorkerExited: self.on_actor_exited,
             p.SubscribeActor: self.on_subscribe, p.KillActor: self.on_kill_actor,
             p.GetNamedActor: self.on_get_named, p.ListState: self.on_list,
-            p.JobFinished: self.on_job_finished, p.Ping: self.on_ping,
+            p.JobFinished: self.on_job_finished, p.Ping: self.on_ping, p.Hello: self.on_hello,
             p.SubscribeNodes: self.on_subscribe_nodes, p.NodeUpdate: self.on_node_leaving,
         }
         table.update(self.durable.handlers())
         return table
 
     def _drain(self, handlers) -> None:
-        for identity, data in transport.pending(self.router, True):
+        for identity, data in self.router.pending():
             transport.dispatch(handlers, identity, data, "gcs", self.router)
 
     def _reply(self, identity, req_id, value=None, ok=True) -> None:
@@ -94,8 +93,9 @@ class Gcs:
     # -- nodes ------------------------------------------------------------------
     def on_register_node(self, identity, msg) -> None:
         if msg.version != protocol.PROTOCOL_VERSION:
-            self._reply(identity, msg.req_id, f"protocol version {msg.version} does not match "
-                        f"the head's {protocol.PROTOCOL_VERSION}", ok=False)
+            print(f"gcs: refused node {msg.node_id!r} speaking protocol version "
+                  f"{msg.version!r} (this cluster speaks {protocol.PROTOCOL_VERSION})", flush=True)
+            self._reply(identity, msg.req_id, protocol.version_mismatch(msg.version), ok=False)
             return
         old = self.nodes.get(msg.node_id)
         if old is not None and not old.alive:
@@ -330,6 +330,15 @@ class Gcs:
 
     def on_ping(self, identity, msg) -> None:
         self._reply(identity, msg.req_id, f"gcs {self.incarnation}")
+
+    def on_hello(self, identity, msg) -> None:
+        """A driver or CLI says which protocol it speaks; a mismatch is refused."""
+        if msg.version != protocol.PROTOCOL_VERSION:
+            print(f"gcs: refused a {msg.kind!r} speaking protocol version {msg.version!r} "
+                  f"(this cluster speaks {protocol.PROTOCOL_VERSION})", flush=True)
+            self._reply(identity, msg.req_id, protocol.version_mismatch(msg.version), ok=False)
+            return
+        self._reply(identity, msg.req_id, {"version": protocol.PROTOCOL_VERSION})
 
 
 def main(session_dir: str, ipc_addr: str, tcp_addr: str | None,

@@ -38,6 +38,8 @@ def parse(argv):
     p.add_argument("--object-store-memory", type=int, default=0)
     p.add_argument("--driver-pid", type=int, default=0)
     p.add_argument("--node-id", default="")
+    p.add_argument("--token-fd", type=int, default=-1,
+                   help="read the cluster token from this inherited pipe")
     p.add_argument("--tcp", action="store_true",
                    help="listen on TCP (on --host) for everything other nodes must reach")
     p.add_argument("--node-timeout", type=float, default=0.0,
@@ -47,6 +49,7 @@ def parse(argv):
 
 def main(argv=None) -> None:
     args = parse(argv if argv is not None else sys.argv[1:])
+    _load_token(args)
     node_id = args.node_id or new_node_id()
     session = args.session_dir
     for sub in ("sockets", "logs"):
@@ -90,6 +93,7 @@ def main(argv=None) -> None:
     spill_dir = os.path.join(session, "spill", node_id)
     from actorium.objectstore import ObjectStore
     store = ObjectStore(store_root, capacity, spill_dir=spill_dir, create=True)
+    os.chmod(store_root, 0o700)  # the index and payloads are for the cluster's user only
     total = {"CPU": float(args.num_cpus), "memory": float(_memory_bytes()),
              "object_store_memory": float(capacity)}
     if args.num_gpus:
@@ -141,6 +145,20 @@ def main(argv=None) -> None:
         ObjectStore.destroy(store_root, spill_dir)
         _remove_empty_parents(store_root)
         os._exit(code)
+
+
+def _load_token(args) -> None:
+    """Hold the cluster token in memory before anything forks (workers inherit it that
+    way; the sandbox zygote execs and keeps nothing), and keep it out of the
+    environment that workers and their subprocesses see."""
+    from actorium.core import auth
+    if args.token_fd >= 0:
+        auth.adopt_token_fd(args.token_fd)
+    elif args.head or args.gcs_address.startswith("tcp://"):
+        auth.process_token()  # fail now, with the lookup's message, not in a child later
+    if args.token_fd >= 0 or args.head or args.gcs_address.startswith("tcp://"):
+        auth.curve_keys()  # derived once here, inherited by every forked worker
+    os.environ.pop(auth.TOKEN_ENV, None)
 
 
 def _redirect(path: str) -> None:

@@ -52,9 +52,12 @@ class Env:
     def __init__(self):
         # Short path: ipc socket paths under it must stay below the 107-byte limit.
         self.tmp = tempfile.mkdtemp(prefix="acli-", dir="/tmp")
-        self.env = dict(os.environ, ACTORIUM_TMPDIR=self.tmp,
+        # A private token file: never the user's ~/.actorium/token.
+        self.token_file = os.path.join(self.tmp, "token")
+        self.env = dict(os.environ, ACTORIUM_TMPDIR=self.tmp, ACTORIUM_TOKEN_FILE=self.token_file,
                         PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.env.pop("ACTORIUM_ADDRESS", None)
+        self.env.pop("ACTORIUM_TOKEN", None)
         self.sessions: set[str] = set()
 
     @property
@@ -136,6 +139,7 @@ def test_start_head_prints_address_and_how_to_connect_and_stop(env):
     assert 'address="auto"' in out.stdout
     assert f'address="{address}"' in out.stdout
     assert "actorium stop" in out.stdout
+    assert f"cluster token file: {env.token_file}" in out.stdout
 
 
 def test_drivers_share_a_named_detached_actor_across_processes(env):

@@ -83,8 +83,11 @@ def test_a_session_is_reachable_from_another_driver(shared_cluster):
         print("EVENTS", len(durable.events("s-shared")))
         actorium.shutdown()
     """)
+    # The embedded cluster's token lives only in this driver: hand it to the other one.
+    from actorium.core import auth
+    env = dict(os.environ, ACTORIUM_TOKEN=auth.process_token().value)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, env=dict(os.environ))
+                         timeout=120, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "HISTORY ['from one']" in out.stdout
     assert "EVENTS 5" in out.stdout  # say: request, step, result; history: request, result

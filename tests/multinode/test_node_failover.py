@@ -45,7 +45,14 @@ def test_fan_out_of_1000_retryable_tasks_survives_a_node_kill(shared):
     c = shared.cluster
     victim = c.add_node(num_cpus=2)
     refs = [square_where.options(max_retries=5).remote(i) for i in range(1000)]
-    assert wait_until(lambda: len(actorium.wait(refs, num_returns=50, timeout=0)[0]) >= 50, 60)
+
+    def victim_has_worked():
+        # 50 results in, and one of them from the victim: it has work when it is killed
+        # (its first task waits for new authenticated connections, so "50 done" alone
+        # does not guarantee that).
+        ready = actorium.wait(refs, num_returns=len(refs), timeout=0)[0]
+        return len(ready) >= 50 and any(actorium.get(r)[1] == victim.node_id for r in ready)
+    assert wait_until(victim_has_worked, 60)
     c.remove_node(victim, allow_graceful=False)
     results = actorium.get(refs, timeout=180)
     assert [r[0] for r in results] == [i * i for i in range(1000)]
