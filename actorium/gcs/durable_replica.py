@@ -33,8 +33,15 @@ from actorium.gcs.durable_store import DurableStore
 KEY_PREFIX = b"durable-standby/"
 # Short: the gcs loop waits for the ack, and must not miss heartbeats (node timeout 1.5 s).
 ACK_TIMEOUT = float(os.environ.get("ACTORIUM_REPLICA_ACK_TIMEOUT", "0.5"))
-SYNC_TIMEOUT = 60.0
+# A full copy is sent from the gcs loop too: a store that cannot be copied within this
+# is not replicated (the gcs logs it). Fetching a copy at gcs start may take longer.
+SYNC_TIMEOUT = float(os.environ.get("ACTORIUM_REPLICA_SYNC_TIMEOUT", "1.0"))
+FETCH_TIMEOUT = 60.0
 RETRY_PERIOD = 1.0  # how often a gcs without a standby looks for one
+SHUN_PERIOD = 10.0  # a standby that failed is not picked again for this long
+# At most this long per batch for acks and picking (the gcs loop waits meanwhile, and a
+# loop stalled longer than the node timeout would declare live nodes dead).
+BATCH_BUDGET = 2 * ACK_TIMEOUT
 
 
 class OutOfSync(RuntimeError):
@@ -151,9 +158,13 @@ class ReplicaLink:
         self.node_id = ""
         self.next_look = 0.0
         self.warned = False
+        self.failed: dict[str, float] = {}  # node id -> when its standby last failed
 
     def _candidates(self) -> list[tuple[str, str]]:
-        alive = {n.node_id for n in self.members.alive() if not n.head}
+        now = time.monotonic()
+        shunned = {n for n, t in self.failed.items() if now - t < SHUN_PERIOD}
+        alive = {n.node_id for n in self.members.alive()
+                 if not n.head and n.node_id not in shunned}
         out = []
         for key, _ in self._entries():
             node_id = key[len(KEY_PREFIX):].decode()
@@ -178,8 +189,9 @@ class ReplicaLink:
     def replicate(self, store: DurableStore, seq: int, writes: list) -> bool:
         """Send batch ``seq`` (encoded write requests) to the standby and wait for its
         fsync'd acknowledgement. False when no standby has it (none, or all failed)."""
-        for _ in range(3):
-            if not self.addr and not self._pick(store, seq - 1):
+        deadline = time.monotonic() + BATCH_BUDGET
+        while time.monotonic() < deadline:
+            if not self.addr and not self._pick(store, seq - 1, deadline):
                 return False
             try:
                 transport.rpc(self.addr, protocol.ReplicaApply(
@@ -192,17 +204,20 @@ class ReplicaLink:
                 self._drop(str(exc))
         return False
 
-    def _pick(self, store: DurableStore, seq: int) -> bool:
+    def _pick(self, store: DurableStore, seq: int, deadline: float) -> bool:
         now = time.monotonic()
         if now < self.next_look:
             return False
         self.next_look = now + RETRY_PERIOD
         for node_id, addr in self._candidates():
+            if time.monotonic() >= deadline:
+                break
             self.node_id, self.addr = node_id, addr
             try:
                 have = transport.rpc(addr, protocol.ReplicaState(transport.next_req_id()),
                                      ACK_TIMEOUT, what="the standby")
             except (TimeoutError, transport.RpcError):
+                self.failed[node_id] = time.monotonic()
                 continue
             if have == seq or self._load(store):
                 print(f"gcs: durable store replicated to node {node_id} ({addr})", flush=True)
@@ -227,6 +242,7 @@ class ReplicaLink:
 
     def _drop(self, why: str) -> None:
         print(f"gcs: durable standby {self.node_id} dropped: {why}", flush=True)
+        self.failed[self.node_id] = time.monotonic()
         self.addr = self.node_id = ""
         self.next_look = 0.0
 
@@ -244,5 +260,5 @@ class ReplicaLink:
         if best is None:
             return None
         seq, data = transport.rpc(best[1], protocol.ReplicaFetch(transport.next_req_id()),
-                                  SYNC_TIMEOUT, what="the standby")
+                                  FETCH_TIMEOUT, what="the standby")
         return seq, data

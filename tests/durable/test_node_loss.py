@@ -107,5 +107,30 @@ def test_a_lost_head_store_is_restored_from_the_standby_on_another_node(cluster,
     assert actorium.durable.events("rp-a")[:len(log)] == log
     answers += [actorium.get(s.handle.remote(), timeout=60) for _ in range(3)]
     dc.check_exactly_once("rp-a", path, answers)
+    assert "restored from a standby copy" in gcs_log(cluster)
+
+
+def gcs_log(cluster) -> str:
     with open(os.path.join(cluster.session_dir, "logs", "gcs.log")) as f:
-        assert "restored from a standby copy" in f.read()
+        return f.read()
+
+
+@pytest.mark.timeout(180)
+def test_when_the_standby_node_dies_another_node_takes_over_the_copy(cluster, tmp_path):
+    a, b = cluster.add_node(num_cpus=1), cluster.add_node(num_cpus=1)
+    path = str(tmp_path / "bookings")
+    (s,) = sessions_on(cluster.head_node, ["sb-a"], path).values()
+    answers = [actorium.get(s.handle.remote(), timeout=60) for _ in range(3)]
+    first = a if f"replicated to node {a.node_id}" in gcs_log(cluster) else b
+    other = b if first is a else a
+    cluster.remove_node(first, allow_graceful=False)
+    answers += [actorium.get(s.handle.remote(), timeout=60) for _ in range(3)]
+    assert f"replicated to node {other.node_id}" in gcs_log(cluster)
+    log = actorium.durable.events("sb-a")
+    # Only the new standby's copy is left: the head's store is lost with the head.
+    cluster.remove_node(cluster.head_node, allow_graceful=False)
+    shutil.rmtree(os.path.join(cluster.session_dir, "gcs", "durable"))
+    cluster.restart_head()
+    assert actorium.durable.events("sb-a")[:len(log)] == log
+    answers += [actorium.get(s.handle.remote(), timeout=60)]
+    dc.check_exactly_once("sb-a", path, answers)
