@@ -219,7 +219,9 @@ class ReplicaLink:
             except (TimeoutError, transport.RpcError):
                 self.failed[node_id] = time.monotonic()
                 continue
-            if have == seq or self._load(store):
+            # An empty copy always gets a full one: our store may hold records written
+            # before batches were numbered (a single-node cluster's store, reused).
+            if (have == seq and seq > 0) or self._load(store):
                 print(f"gcs: durable store replicated to node {node_id} ({addr})", flush=True)
                 self.warned = False
                 return True

@@ -32,7 +32,6 @@ class DurableService:
         self.ops = store.operations() if store is not None else {}
         self.queue: list = []
         self.seq = store.seq() if store is not None else 0
-        self.replicated = 0  # batches acknowledged by a standby (for tests and logs)
 
     def recover_from_standby(self) -> None:
         """At gcs start: take a standby's copy if it holds batches this store lacks."""
@@ -70,13 +69,13 @@ class DurableService:
             return
         batch, self.queue = self.queue, []
         results = self._execute(batch)
-        written = [protocol.encode(msg) for (_, msg), (ok, _) in zip(batch, results)
+        written = [msg for (_, msg), (ok, _) in zip(batch, results)
                    if ok and self.ops[type(msg)][0]]
         if written:
-            self.seq += 1
-            if self.replicas is not None and self.replicas.replicate(
-                    self.store, self.seq, written):
-                self.replicated += 1
+            self.seq += 1  # the batch's transaction(s) recorded it (_seq_after)
+            if self.replicas is not None:  # answers wait for the standby's ack
+                self.replicas.replicate(self.store, self.seq,
+                                        [protocol.encode(m) for m in written])
         for (identity, msg), (ok, value) in zip(batch, results):
             transport.reply_to(router, identity, msg.req_id, value, ok)
 
@@ -108,8 +107,10 @@ class DurableService:
             lambda txn, c: self._seq_after(txn, fn(txn, c, msg))))
 
     def _seq_after(self, txn, out):
-        """Record, in the batch's own transaction, that the store now holds batch seq+1."""
-        self.store.t_set_seq(txn, self.seq + 1)
+        """Record, in the batch's own transaction, that the store now holds batch seq+1.
+        Only when replicating: it dirties one more page per fsync'd commit."""
+        if self.replicas is not None:
+            self.store.t_set_seq(txn, self.seq + 1)
         return out
 
     @staticmethod
