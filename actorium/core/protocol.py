@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import msgpack
 
-PROTOCOL_VERSION = 2  # 2: ActorInit.durable and the durable store messages
+PROTOCOL_VERSION = 3  # 2: ActorInit.durable and the durable store messages; 3: JournalBegin.attempt, Replica*
 
 _BY_OP: dict[str, type] = {}
 _FIELDS: dict[type, tuple[str, ...]] = {}
