@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 
 import msgpack
 
-PROTOCOL_VERSION = 3  # 2: ActorInit.durable and the durable store messages; 3: JournalBegin.attempt, Replica*
+# 2: ActorInit.durable and the durable store messages; 3: JournalBegin.attempt, Replica*
+PROTOCOL_VERSION = 3
 
 _BY_OP: dict[str, type] = {}
 _FIELDS: dict[type, tuple[str, ...]] = {}
