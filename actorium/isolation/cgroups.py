@@ -191,3 +191,32 @@ class SandboxCgroup:
             except OSError:
                 pass  # other sandboxes still running (ENOTEMPTY/EBUSY)
         return ok
+
+
+def sweep_orphans() -> int:
+    """Remove empty sandbox cgroups whose creator is gone (a handler killed outright, by
+    SIGKILL, cannot remove its own). Names embed the creating process's pid
+    (``sbx-<pid>-...``, ``spare-<pid>-...``); a cgroup that still holds a task is never
+    removed (rmdir refuses). Returns how many were removed."""
+    removed = 0
+    for ctrl in _V1_CONTROLLERS:
+        rel = _own_cgroup(ctrl)
+        if rel is None:
+            continue
+        parent = os.path.join(CGROUP_ROOT, ctrl + rel.rstrip("/"), "actorium")
+        try:
+            names = os.listdir(parent)
+        except OSError:
+            continue
+        for name in names:
+            kind, _, rest = name.partition("-")
+            pid = rest.split("-", 1)[0]
+            if kind not in ("sbx", "spare") or not pid.isdigit() \
+                    or os.path.exists(f"/proc/{pid}"):
+                continue
+            try:
+                os.rmdir(os.path.join(parent, name))
+                removed += 1
+            except OSError:
+                pass
+    return removed

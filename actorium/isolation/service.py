@@ -91,6 +91,9 @@ def serve(sock: socket.socket) -> None:
     global _zygote_pid
     _zygote_pid = os.getpid()
     _subreaper()
+    if os.geteuid() == 0:  # leftovers of a predecessor that was killed outright
+        from .cgroups import sweep_orphans
+        sweep_orphans()
     sock.setblocking(False)
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)

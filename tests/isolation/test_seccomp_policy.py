@@ -83,3 +83,26 @@ def test_bwrap_backend_without_bwrap_on_path_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(ValueError, match="bubblewrap"):
         SandboxPolicy(backend="bwrap")
+
+
+@pytest.mark.jail
+def test_cgroups_left_by_a_killed_creator_are_swept():
+    from actorium.isolation.cgroups import CGROUP_ROOT, _own_cgroup, sweep_orphans
+    rel = _own_cgroup("pids")
+    if os.geteuid() != 0 or rel is None:
+        pytest.skip("needs a writable pids cgroup")
+    parent = os.path.join(CGROUP_ROOT, "pids" + rel.rstrip("/"), "actorium")
+    os.makedirs(parent, exist_ok=True)
+    dead = os.path.join(parent, "spare-999999-dead01")       # no such pid
+    alive = os.path.join(parent, f"sbx-{os.getpid()}-0-live01")  # its creator lives
+    os.mkdir(dead)
+    os.mkdir(alive)
+    try:
+        sweep_orphans()
+        assert not os.path.exists(dead) and os.path.exists(alive)
+    finally:
+        for d in (dead, alive, parent):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass

@@ -1,0 +1,5 @@
+import sys
+
+from actorium.cli import main
+
+sys.exit(main())
