@@ -353,6 +353,15 @@ class NodeStats:
 
 
 @_message
+class ListObjects:
+    """The objects in a node's store (``actorium list objects``); the Reply's value is a
+    list of plain maps (``ObjectStore.list``), at most ``limit`` of them."""
+    op: ClassVar[str] = "list_objects"
+    req_id: int
+    limit: int
+
+
+@_message
 class ShutdownNode:
     op: ClassVar[str] = "shutdown_node"
     req_id: int
