@@ -10,6 +10,12 @@ happened is checked with the service instead of being made again.
 
     python examples/booking_agent.py                    # 10 sessions, no crashes
     python examples/booking_agent.py --chaos            # 100 sessions, >= 20 crashes
+    python examples/booking_agent.py --chaos --nodes 3  # ... on 3 nodes, killing nodes too
+
+With ``--nodes N`` the sessions run on a Cluster of N real node processes (the head and
+N - 1 others) and, with ``--chaos``, a second thread SIGKILLs a random non-head node (its
+raylet and every agent on it at once) every ``--node-interval`` seconds, after starting a
+replacement: the sessions it hosted wake on other nodes from checkpoint and journal.
 
 The last line says how many bookings were duplicated or inconsistent (must be 0).
 """
@@ -137,6 +143,19 @@ def chaos(pid_dir: str, stop: threading.Event, interval: float, counter: list) -
             break
 
 
+def node_chaos(cluster, stop: threading.Event, interval: float, counter: list) -> None:
+    """SIGKILL a random non-head node every ``interval`` seconds, after adding a new one
+    (so the cluster keeps its size)."""
+    rng = random.Random(11)
+    while not stop.wait(rng.uniform(0.5, 1.5) * interval):
+        victims = list(cluster.worker_nodes)
+        if not victims:
+            continue
+        cluster.add_node(num_cpus=2)
+        cluster.remove_node(rng.choice(victims), allow_graceful=False)
+        counter[0] += 1
+
+
 def run_session(i: int, requests: int, service_path: str, pid_dir: str) -> list[dict]:
     user = f"user-{i}"
     agent = actorium.session(user, BookingAgent, user, service_path, pid_dir)
@@ -186,6 +205,11 @@ def main(argv=None) -> int:
     ap.add_argument("--requests", type=int, default=3, help="requests per session")
     ap.add_argument("--parallel", type=int, default=20, help="sessions running at once")
     ap.add_argument("--interval", type=float, default=0.1, help="seconds between kills")
+    ap.add_argument("--nodes", type=int, default=0,
+                    help="run on a Cluster of this many node processes (with --chaos, "
+                         "non-head nodes are killed too)")
+    ap.add_argument("--node-interval", type=float, default=3.0,
+                    help="seconds between node kills (with --chaos and --nodes)")
     ap.add_argument("--min-crashes", type=int, default=None,
                     help="fail unless at least this many crashes were injected (default 20 "
                          "with --chaos)")
@@ -196,14 +220,26 @@ def main(argv=None) -> int:
     service_path = os.path.join(work, "bookings.jsonl")
     pid_dir = os.path.join(work, "pids")
     os.makedirs(pid_dir)
-    actorium.init(num_cpus=2)
-    stop, crashes = threading.Event(), [0]
+    cluster = None
+    if args.nodes:
+        from actorium.cluster_utils import Cluster
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+        for _ in range(args.nodes - 1):
+            cluster.add_node(num_cpus=2)
+        actorium.init(address=cluster.address)
+    else:
+        actorium.init(num_cpus=2)
+    stop, crashes, node_kills = threading.Event(), [0], [0]
     killer = threading.Thread(target=chaos, args=(pid_dir, stop, args.interval, crashes),
                               daemon=True)
+    node_killer = threading.Thread(target=node_chaos, daemon=True, args=(
+        cluster, stop, args.node_interval, node_kills))
     try:
         started = time.monotonic()
         if args.chaos:
             killer.start()
+            if cluster is not None and args.nodes > 1:
+                node_killer.start()
         with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
             futures = [pool.submit(run_session, i, args.requests, service_path, pid_dir)
                        for i in range(sessions)]
@@ -211,15 +247,23 @@ def main(argv=None) -> int:
         stop.set()
         if args.chaos:
             killer.join()
+        if node_killer.is_alive() or node_kills[0]:
+            node_killer.join()
         elapsed = time.monotonic() - started
         duplicates, inconsistent = check(answers, BookingService(service_path), sessions)
         print(f"sessions: {sessions}, requests: {len(answers)}, bookings: "
               f"{len(BookingService(service_path).all())}, wall {elapsed:.1f}s")
         print(f"injected crashes: {crashes[0]}")
+        if cluster is not None:
+            print(f"injected node kills: {node_kills[0]} (of {args.nodes} nodes)")
         print(f"duplicate bookings: {duplicates}, inconsistent: {inconsistent}")
     finally:
         stop.set()
+        if node_killer.is_alive():
+            node_killer.join()
         actorium.shutdown()
+        if cluster is not None:
+            cluster.shutdown()
         shutil.rmtree(work, ignore_errors=True)
     ok = duplicates == 0 and inconsistent == 0 and crashes[0] >= min_crashes
     return 0 if ok else 1

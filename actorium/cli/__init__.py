@@ -6,7 +6,7 @@
     actorium start --address HEAD_HOST:PORT [--host H] [--num-cpus N] [--resources JSON]
                           [--token-file F]
     actorium status [--address host:port] [--token-file F]
-    actorium list nodes|actors [--address host:port] [--token-file F]
+    actorium list nodes|actors|objects [--address host:port] [--token-file F]
     actorium stop [--token-file F]
 
 ``start --head`` launches a head node (gcs + raylet + workers) detached from this
@@ -62,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     _token_arg(st)
     st.set_defaults(func=cmd_status)
 
-    ls = sub.add_parser("list", help="list nodes or actors as a table")
-    ls.add_argument("what", choices=["nodes", "actors"])
+    ls = sub.add_parser("list", help="list nodes, actors or stored objects as a table")
+    ls.add_argument("what", choices=["nodes", "actors", "objects"])
     ls.add_argument("--address", default=None)
     _token_arg(ls)
     ls.set_defaults(func=cmd_list)

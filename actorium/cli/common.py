@@ -127,3 +127,15 @@ def node_stats(node: dict) -> dict | None:
                     what="a raylet")
     except (TimeoutError, transport.RpcError):
         return None
+
+
+def node_objects(node: dict, limit: int) -> list | None:
+    """The objects in a live node's store (its raylet's answer), None if it is silent."""
+    addr = node.get("raylet_addr", "")
+    if not node.get("alive") or addr.startswith("ipc://") and not os.path.exists(addr[6:]):
+        return None
+    try:
+        return rpc(addr, protocol.ListObjects(transport.next_req_id(), limit), timeout=3,
+                   what="a raylet")
+    except (TimeoutError, transport.RpcError):
+        return None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from actorium.cli.common import list_state, node_stats, plain, resolve_gcs
+from actorium.cli.common import list_state, node_objects, node_stats, plain, resolve_gcs
 
 
 def _fmt_bytes(n: float) -> str:
@@ -137,6 +137,8 @@ def cmd_list(args) -> int:
                          str(n.get("pid", "")), res or "-", st])
         print(_table(rows, ["NODE_ID", "STATE", "PID", "RESOURCES (used/total)",
                             "OBJECT STORE"]))
+    elif args.what == "objects":
+        _list_objects(gcs)
     else:
         rows = [[_hex(a.get("actor_id", ""))[:16], a.get("name") or "-",
                  a.get("namespace") or "-", _actor_class(a), a.get("state", "?"),
@@ -145,3 +147,25 @@ def cmd_list(args) -> int:
         print(_table(rows, ["ACTOR_ID", "NAME", "NAMESPACE", "CLASS", "STATE", "PID",
                             "DETACHED"]))
     return 0
+
+
+OBJECTS_PER_NODE = 1000
+
+
+def _list_objects(gcs: str) -> None:
+    """Objects in the nodes' shared-memory stores (values small enough to live inline in
+    their owner's memory are not in any store and not listed)."""
+    rows, silent = [], []
+    for n in list_state(gcs, "nodes"):
+        if not n.get("alive"):
+            continue
+        objects = node_objects(n, OBJECTS_PER_NODE)
+        if objects is None:
+            silent.append(n["node_id"])
+            continue
+        for o in objects:
+            rows.append([o["object_id"], n["node_id"], _fmt_bytes(o["size"]), o["state"],
+                         o["owner"][:16] or "-", "yes" if o["pinned"] else "no"])
+    print(_table(rows, ["OBJECT_ID", "NODE_ID", "SIZE", "STATE", "OWNER", "PINNED"]))
+    if silent:
+        print(f"(nodes that did not answer: {', '.join(silent)})")

@@ -157,6 +157,7 @@ def remove_session(session_dir: str, store_roots=()) -> None:
     shutil.rmtree(os.path.join(session_dir, "sockets"), ignore_errors=True)
     shutil.rmtree(os.path.join(session_dir, "spill"), ignore_errors=True)
     shutil.rmtree(os.path.join(session_dir, "gcs"), ignore_errors=True)
+    shutil.rmtree(os.path.join(session_dir, "standby"), ignore_errors=True)
 
 
 def write_current(info: dict) -> None:

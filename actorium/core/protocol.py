@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 
 import msgpack
 
-PROTOCOL_VERSION = 2  # 2: ActorInit.durable and the durable store messages
+# 2: ActorInit.durable and the durable store messages; 3: JournalBegin.attempt, Replica*
+PROTOCOL_VERSION = 3
 
 _BY_OP: dict[str, type] = {}
 _FIELDS: dict[type, tuple[str, ...]] = {}
@@ -352,6 +353,15 @@ class NodeStats:
 
 
 @_message
+class ListObjects:
+    """The objects in a node's store (``actorium list objects``); the Reply's value is a
+    list of plain maps (``ObjectStore.list``), at most ``limit`` of them."""
+    op: ClassVar[str] = "list_objects"
+    req_id: int
+    limit: int
+
+
+@_message
 class ShutdownNode:
     op: ClassVar[str] = "shutdown_node"
     req_id: int
@@ -613,6 +623,41 @@ class JournalBegin:
     name: str
     idempotent: bool
     events: list  # session events to append first, in the same transaction: [[key, dedup, blob]]
+    attempt: bytes = b""  # random per begin: a repeat of a lost request is told from a crash
+
+
+@_message
+class ReplicaApply:
+    """gcs -> durable standby: apply these committed durable writes (each an encoded
+    request message, in commit order) in one fsync'd transaction, then be at ``seq``."""
+    op: ClassVar[str] = "replica_apply"
+    req_id: int
+    seq: int
+    writes: list
+
+
+@_message
+class ReplicaState:
+    """gcs -> durable standby: answered with the seq of the standby's copy (0: none)."""
+    op: ClassVar[str] = "replica_state"
+    req_id: int
+
+
+@_message
+class ReplicaLoad:
+    """gcs -> durable standby: replace your copy by this compacted LMDB file (a full
+    copy of the gcs's store at ``seq``), fsync'd."""
+    op: ClassVar[str] = "replica_load"
+    req_id: int
+    seq: int
+    data: bytes
+
+
+@_message
+class ReplicaFetch:
+    """restarted gcs -> durable standby: answered with [seq, compacted LMDB file]."""
+    op: ClassVar[str] = "replica_fetch"
+    req_id: int
 
 
 @_message

@@ -14,10 +14,16 @@ refused there with a clear error.
 """
 from __future__ import annotations
 
+import os
+import time
+
 from actorium.core import transport
 from actorium.exceptions import JournalError
 
 RPC_TIMEOUT = 30.0
+# A request lost with a crashed gcs is sent again after this long without an answer,
+# until RPC_TIMEOUT: the restarted gcs (same address, same store on disk) answers it.
+ATTEMPT_TIMEOUT = float(os.environ.get("ACTORIUM_DURABLE_ATTEMPT_TIMEOUT", "1.0"))
 
 
 class Call:
@@ -71,13 +77,28 @@ def current_call(what: str) -> Call:
     return call
 
 
-def rpc(msg, what: str):
+def rpc(msg, what: str, retry: bool = True):
     """A request to the gcs's durable store; store and transport failures become
-    JournalError naming ``what`` was being written or read."""
+    JournalError naming ``what`` was being written or read.
+
+    With ``retry`` the request is sent again every ATTEMPT_TIMEOUT seconds without an
+    answer (a gcs killed before answering, and restarted, answers the copy), for at most
+    RPC_TIMEOUT. Every durable request is safe to apply twice except an event append
+    without a dedup key, which the caller sends with ``retry=False``: journal commits and
+    checkpoints keep the first outcome or overwrite with the same one, deduplicated events
+    are appended once, and a JournalBegin carries its attempt token so the store tells
+    its own repeat from an earlier attempt's intent."""
     from actorium.core.object_ref import _worker
     if _worker is None:
         raise RuntimeError("actorium is not initialized: call actorium.init() first")
-    try:
-        return _worker.rpc_gcs(msg, timeout=RPC_TIMEOUT)
-    except (transport.RpcError, TimeoutError) as exc:
-        raise JournalError(f"the durable store failed on {what}: {exc}") from None
+    deadline = time.monotonic() + RPC_TIMEOUT
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return _worker.rpc_gcs(msg, timeout=min(ATTEMPT_TIMEOUT, left) if retry else left)
+        except transport.RpcError as exc:
+            raise JournalError(f"the durable store failed on {what}: {exc}") from None
+        except TimeoutError as exc:
+            if not retry or time.monotonic() >= deadline - 0.01:
+                raise JournalError(f"the durable store failed on {what}: no answer from "
+                                   f"the gcs within {RPC_TIMEOUT:g}s ({exc})") from None

@@ -44,7 +44,8 @@ def emit(key: str, event) -> int:
                 raise
             earlier.pop(0)
     return context.rpc(protocol.EventAppend(transport.next_req_id(), key, ser.to_bytes(),
-                                            dedup), f"an event of log {key!r}")
+                                            dedup), f"an event of log {key!r}",
+                       retry=bool(dedup))  # a repeat without a dedup key would append twice
 
 
 def events(key: str, start: int = 0, end: int | None = None) -> list:

@@ -9,6 +9,8 @@ re-runs an idempotent step under the same idempotency key, or gets ``AmbiguousSt
 """
 from __future__ import annotations
 
+import os
+
 from actorium.core import protocol, serialization, transport
 from actorium.durable import context
 from actorium.durable.journal_state import Action
@@ -40,7 +42,7 @@ def step(name: str, fn, *args, idempotent: bool = False, **kwargs):
     try:
         begun = context.rpc(protocol.JournalBegin(
             transport.next_req_id(), call.scope, call.request, seq, name, bool(idempotent),
-            events), f"the intent of step {name!r}; the step did not run")
+            events, os.urandom(8)), f"the intent of step {name!r}; the step did not run")
     except BaseException:
         call.pending_events[:0] = events  # not written: they ride with the next write
         raise

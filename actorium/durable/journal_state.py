@@ -37,19 +37,27 @@ def state_of(record: dict | None) -> StepState:
     return StepState.NONE if record is None else StepState(record["state"])
 
 
-def begin(record: dict | None, name: str, idempotent: bool) -> tuple[Action, dict | None]:
+def begin(record: dict | None, name: str, idempotent: bool,
+          attempt: bytes = b"") -> tuple[Action, dict | None]:
     """Decide what ``step(name)`` does given the stored record. Returns the action and
-    the record to store (None: leave the store unchanged)."""
+    the record to store (None: leave the store unchanged).
+
+    ``attempt`` is the caller's random token for this begin: the same token on an INTENT
+    means the caller sent its begin again because the answer was lost (a gcs crash), so
+    it has not run ``fn`` yet and may run it; a crashed attempt's token is never sent
+    again, so its intent stays ambiguous."""
     state = state_of(record)
     if state is StepState.NONE:
         return Action.RUN, {"state": StepState.INTENT.value, "name": name, "attempts": 1,
-                            "ok": None, "value": b""}
+                            "ok": None, "value": b"", "attempt": attempt}
     if record["name"] != name:
         return Action.MISMATCH, None
     if state is StepState.COMMITTED:
         return Action.REPLAY, None
+    if attempt and record.get("attempt") == attempt:
+        return Action.RUN, None
     if idempotent:
-        return Action.RUN, dict(record, attempts=record["attempts"] + 1)
+        return Action.RUN, dict(record, attempts=record["attempts"] + 1, attempt=attempt)
     return Action.AMBIGUOUS, None
 
 

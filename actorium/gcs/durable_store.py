@@ -57,7 +57,7 @@ def _unpack(data):
 
 
 class DurableStore:
-    TABLES = (b"journal", b"checkpoints", b"replies", b"events", b"event_dedup")
+    TABLES = (b"journal", b"checkpoints", b"replies", b"events", b"event_dedup", b"meta")
 
     def __init__(self, path: str, map_size: int | None = None):
         os.makedirs(path, exist_ok=True)
@@ -70,6 +70,47 @@ class DurableStore:
 
     def close(self) -> None:
         self.env.close()
+
+    # -- replication (actorium/gcs/durable_replica.py) ------------------------------------
+    def seq(self) -> int:
+        """How many replicated batches this store holds (0: none): copies compare by it."""
+        raw = self._read(lambda txn, c: txn.get(b"seq", db=self.db["meta"]))
+        return _u64.unpack(raw)[0] if raw is not None else 0
+
+    def t_set_seq(self, txn, seq: int) -> None:
+        txn.put(b"seq", _u64.pack(seq), db=self.db["meta"])
+
+    def copy_bytes(self) -> tuple[int, bytes]:
+        """A consistent compacted copy of the whole store, as one LMDB file, and its seq."""
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="actorium-durable-copy-") as tmp:
+            with self.env.begin() as txn:  # the seq of the snapshot the copy is taken from
+                raw = txn.get(b"seq", db=self.db["meta"])
+                self.env.copy(tmp, compact=True, txn=txn)
+            with open(os.path.join(tmp, "data.mdb"), "rb") as f:
+                return (_u64.unpack(raw)[0] if raw is not None else 0), f.read()
+
+    @staticmethod
+    def install_copy(path: str, data: bytes) -> None:
+        """Replace the (closed) store at ``path`` by a copy from ``copy_bytes``, fsync'd,
+        atomically: a crash leaves the old store or the new one, never a mix."""
+        os.makedirs(path, exist_ok=True)
+        tmp = os.path.join(path, "data.mdb.incoming")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        for stale in ("lock.mdb",):
+            try:
+                os.unlink(os.path.join(path, stale))
+            except FileNotFoundError:
+                pass
+        os.replace(tmp, os.path.join(path, "data.mdb"))
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _write(self, fn):
         """Run ``fn(txn, counters)`` in one write transaction; a failure aborts all of it.
@@ -89,18 +130,18 @@ class DurableStore:
         return out
 
     # -- journal ----------------------------------------------------------------
-    def journal_begin(self, scope, request, seq, name, idempotent) -> dict:
+    def journal_begin(self, scope, request, seq, name, idempotent, attempt=b"") -> dict:
         return self._write(lambda txn, c: self.t_journal_begin(
-            txn, c, scope, request, seq, name, idempotent))
+            txn, c, scope, request, seq, name, idempotent, (), attempt))
 
     def t_journal_begin(self, txn, counters, scope, request, seq, name, idempotent,
-                        events=()) -> dict:
+                        events=(), attempt=b"") -> dict:
         for log_key, dedup, blob in events:
             self._append(txn, counters, log_key, blob, dedup)
         key = _scoped(scope, request) + _u32.pack(seq)
         raw = txn.get(key, db=self.db["journal"])
         record = _unpack(raw) if raw is not None else None
-        action, new = js.begin(record, name, idempotent)
+        action, new = js.begin(record, name, idempotent, attempt)
         if new is not None:
             txn.put(key, _pack(new), db=self.db["journal"])
         out = {"action": action.value, "attempts": (new or record or {}).get("attempts", 0)}
@@ -267,7 +308,8 @@ class DurableStore:
         p = protocol
         return {
             p.JournalBegin: (True, lambda t, c, m: self.t_journal_begin(
-                t, c, m.scope, m.request, m.seq, m.name, m.idempotent, m.events)),
+                t, c, m.scope, m.request, m.seq, m.name, m.idempotent, m.events,
+                m.attempt)),
             p.JournalCommit: (True, lambda t, c, m: self.t_journal_commit(
                 t, c, m.scope, m.request, m.seq, m.ok, m.value, m.event_key)),
             p.CheckpointPut: (True, lambda t, c, m: self.t_checkpoint_put(

@@ -13,6 +13,7 @@ from actorium.core import protocol, transport
 from actorium.gcs import actor_table as at
 from actorium.gcs import durable_store
 from actorium.gcs import membership as mb
+from actorium.gcs.durable_replica import ReplicaLink
 from actorium.gcs.durable_service import DurableService
 from actorium.gcs.storage import Storage
 from actorium.raylet import placement
@@ -23,9 +24,11 @@ class Gcs:
         self.session_dir = session_dir
         self.addrs = [a for a in (ipc_addr, tcp_addr) if a]
         self.storage = Storage(os.path.join(session_dir, "gcs"))
-        self.durable = DurableService(*durable_store.open_store(
-            os.path.join(session_dir, "gcs", "durable")))
         self.members = mb.Membership(self.storage, node_timeout)
+        # Only a TCP cluster can have nodes elsewhere to replicate the durable store to.
+        self.durable = DurableService(*durable_store.open_store(
+            os.path.join(session_dir, "gcs", "durable")),
+            ReplicaLink(self.storage, self.members) if tcp_addr else None)
         self.nodes = self.members.nodes
         self.node_subscribers: set = set()
         self.spread_turn = 0
@@ -42,6 +45,7 @@ class Gcs:
                 self.named[(actor.namespace, actor.name)] = actor.actor_id
 
     def run(self) -> None:
+        self.durable.recover_from_standby()
         # One router per address: the tcp one is authenticated (CURVE, transport.secure),
         # the ipc one, in the owner-only session directory, is not.
         self.router = transport.RouterGroup(self.addrs, max_message=512 << 20)
@@ -147,6 +151,8 @@ class Gcs:
         """Fail over what lived on a node declared dead: tell everyone, then restart
         (or bury) its actors elsewhere."""
         print(f"gcs: node {node.node_id} is dead: {node.reason}", flush=True)
+        if self.durable.replicas is not None:
+            self.durable.replicas.node_died(node.node_id)
         self._publish_node(node)
         for actor in list(self.actors.values()):
             if actor.node_id != node.node_id:

@@ -36,7 +36,7 @@ from . import _sys, rootfs
 from .jail import (ENV_ALLOWLIST, INSIDE_UID, SANDBOX_UID_BASE, STATUS_STRUCT, _close_fds_except,
                    _in_initial_userns)
 
-__all__ = ["available", "exec_jail"]
+__all__ = ["available", "exec_jail", "bind_sources"]
 
 _STAGE = "/run/actorium-bwrap-stage"
 
@@ -48,6 +48,12 @@ def available() -> bool:
 def _package_dir() -> str:
     import actorium
     return os.path.dirname(os.path.realpath(actorium.__file__))
+
+
+def bind_sources(policy) -> list[str]:
+    """Host paths a bwrap jail binds read-only: the built-in jail's, plus the actorium
+    package directory (a fresh interpreter must import its stage code)."""
+    return rootfs.bind_sources(policy) + [_package_dir()]
 
 
 def _data_fd(data: bytes) -> int:
@@ -70,6 +76,9 @@ def _arguments(policy, sources: list[str], prefix: str, job_fd: int) -> tuple[li
             "--new-session", "--as-pid-1", "--cap-drop", "ALL", "--clearenv"]
     if not policy.network:
         argv.append("--unshare-net")
+    # /tmp first: runtime paths that live under /tmp (a checkout or venv there) are bound
+    # on top of the private tmpfs instead of being hidden by it
+    argv += ["--perms", "1777", "--size", str(policy.tmp_size), "--tmpfs", "/tmp"]
     for path in sources:
         argv += ["--ro-bind", prefix + path, path]
     for top in rootfs._TOP_SYMLINKS:
@@ -82,8 +91,7 @@ def _arguments(policy, sources: list[str], prefix: str, job_fd: int) -> tuple[li
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         argv += ["--symlink", target, "/dev/" + name]
-    argv += ["--proc", "/proc", "--perms", "1777", "--size", str(policy.tmp_size),
-             "--tmpfs", "/tmp"]
+    argv += ["--proc", "/proc"]
     etc = {"/etc/passwd": rootfs._PASSWD.encode(), "/etc/group": rootfs._GROUP.encode(),
            "/etc/hosts": rootfs._HOSTS.encode(), "/etc/hostname": b"sandbox\n"}
     for path, data in {**etc, **policy.files}.items():
@@ -164,7 +172,7 @@ def exec_jail(job: dict, policy, cgroup, fds: dict, extra_keep) -> None:
     pid = os.fork()
     if pid == 0:
         try:
-            sources = rootfs.bind_sources(policy) + [_package_dir()]
+            sources = bind_sources(policy)
             prefix = ""
             if os.geteuid() == 0 and _in_initial_userns():
                 prefix = _stage_sources(sources)

@@ -109,9 +109,17 @@ def main(argv=None) -> None:
     raylet.worker_config.update({"store_capacity": capacity, "spill_dir": spill_dir})
     signal.signal(signal.SIGTERM, lambda *_: setattr(raylet, "stopping", True))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    standby = None
+    if args.tcp and not args.head:
+        # This node can keep the copy of the gcs's durable store (durable_replica.py).
+        from actorium.gcs.durable_replica import Standby
+        standby = Standby(os.path.join(session, "standby", node_id), args.host,
+                          gcs_addr, node_id)
     code = 0
     try:
         raylet.start()
+        if standby is not None:
+            standby.start()
         info = {"node_id": node_id, "raylet_addr": raylet.addr, "gcs_addr": gcs_addr,
                 "gcs_tcp": gcs_tcp, "store_root": store_root, "session_dir": session,
                 "store_capacity": capacity, "spill_dir": spill_dir, "pid": os.getpid(),
@@ -126,6 +134,8 @@ def main(argv=None) -> None:
         print(f"node {node_id}: fatal: {exc!r}", file=sys.stderr, flush=True)
         code = 1
     finally:
+        if standby is not None:
+            standby.stop()
         raylet.shutdown()
         if gcs_pid:
             _stop(gcs_pid)

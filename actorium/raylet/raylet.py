@@ -177,6 +177,7 @@ class Raylet:
             p.WorkerUnblocked: self.on_unblocked, p.FreeObjects: self.on_free,
             p.LogBatch: self.on_log, p.StartActor: self.on_start_actor,
             p.KillWorker: self.on_kill_worker, p.NodeStats: self.on_stats,
+            p.ListObjects: self.on_list_objects,
             p.ShutdownNode: self.on_shutdown, p.Ping: self.on_ping,
             p.RunSandbox: self.sandbox.on_run, p.CancelSandbox: self.sandbox.on_cancel,
             p.SandboxOpen: self.sandbox.on_open, p.SandboxCall: self.sandbox.on_call,
@@ -463,6 +464,10 @@ class Raylet:
             "config": {k: v for k, v in self.worker_config.items()
                        if k in ("session_dir", "store_capacity", "spill_dir", "host")},
         })
+
+    def on_list_objects(self, identity, msg) -> None:
+        objects = self.store.list() if self.store is not None else []
+        self._reply(identity, msg.req_id, objects[:max(0, msg.limit)])
 
     def on_ping(self, identity, msg) -> None:
         self._reply(identity, msg.req_id, self.node_id)

@@ -225,6 +225,28 @@ def test_list_nodes_and_actors_print_tables(env):
     assert "ACTOR_ID" in actors.stdout
 
 
+def test_list_objects_shows_what_the_node_stores(env):
+    env.start()
+    made = env.driver("""
+        import actorium, numpy
+        actorium.init(address="auto", namespace="objects")
+        @actorium.remote
+        class Keeper:
+            def __init__(self):
+                self.ref = actorium.put(numpy.ones(1 << 18))  # 2 MiB: in the store
+            def ok(self):
+                return actorium.get(self.ref).sum() == (1 << 18)
+        k = Keeper.options(name="keeper", lifetime="detached").remote()
+        assert actorium.get(k.ok.remote())
+    """)
+    assert made.returncode == 0, made.stdout + made.stderr
+    out = env.cli("list", "objects")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:3] == ["OBJECT_ID", "NODE_ID", "SIZE"]
+    assert any("2.00 MiB" in line for line in lines[1:]), out.stdout
+
+
 def test_stop_leaves_no_node_process_and_no_shm_dir(env):
     cur = env.start()
     session = cur["session_dir"]

@@ -26,7 +26,8 @@ def run_example(*args: str, timeout: int = 300) -> dict:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     assert out.returncode == 0, out.stdout + out.stderr
-    numbers = dict(re.findall(r"(injected crashes|duplicate bookings|inconsistent): (\d+)",
+    numbers = dict(re.findall(r"(injected crashes|injected node kills|duplicate bookings|"
+                              r"inconsistent): (\d+)",
                               out.stdout))
     return {k: int(v) for k, v in numbers.items()}
 
@@ -44,4 +45,21 @@ def test_small_chaos_run_has_no_duplicate_or_inconsistent_booking():
 def test_full_chaos_run_100_sessions_at_least_20_crashes_no_duplicates():
     got = run_example("--chaos", timeout=600)
     assert got["injected crashes"] >= 20
+    assert got["duplicate bookings"] == 0 and got["inconsistent"] == 0
+
+
+@pytest.mark.timeout(200)
+def test_chaos_run_on_three_nodes_killing_nodes_has_no_duplicate_booking():
+    got = run_example("--chaos", "--nodes", "3", "--sessions", "16", "--parallel", "6",
+                      "--interval", "0.1", "--node-interval", "1.0", "--min-crashes", "3",
+                      timeout=180)
+    assert got["injected node kills"] >= 1 and got["injected crashes"] >= 3
+    assert got["duplicate bookings"] == 0 and got["inconsistent"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(700)
+def test_full_chaos_run_on_three_nodes_with_node_kills_no_duplicates():
+    got = run_example("--chaos", "--nodes", "3", timeout=600)
+    assert got["injected node kills"] >= 3 and got["injected crashes"] >= 20
     assert got["duplicate bookings"] == 0 and got["inconsistent"] == 0

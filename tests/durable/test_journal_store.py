@@ -125,3 +125,17 @@ def test_journals_of_requests_older_than_the_window_are_deleted_and_the_log_kept
         assert store.event_append("k", b"again", b"e" + scope + b"|r5\0\0\0\0") == 11
     finally:
         store.close()
+
+
+def test_a_repeated_begin_runs_and_an_earlier_attempts_intent_is_ambiguous(tmp_path):
+    """A begin sent again after a gcs crash (same attempt token) may run its step; an
+    intent left by another attempt (a crashed process) stays ambiguous."""
+    store = DurableStore(str(tmp_path / "d"))
+    try:
+        first = store.journal_begin(b"s", b"r", 0, "book", False, b"attempt-1")
+        again = store.journal_begin(b"s", b"r", 0, "book", False, b"attempt-1")
+        other = store.journal_begin(b"s", b"r", 0, "book", False, b"attempt-2")
+        assert (first["action"], again["action"], other["action"]) == \
+            ("run", "run", "ambiguous")
+    finally:
+        store.close()

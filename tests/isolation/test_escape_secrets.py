@@ -191,10 +191,11 @@ open('/tmp/mine', 'w').write('ok')
 """)
     # Only runtime paths the jail itself binds read-only (a checkout under /tmp) may
     # appear besides the sandbox's own files; nothing else of the host /tmp.
-    from actorium.isolation import rootfs
+    from actorium.isolation import bwrap, rootfs
     from actorium.isolation.policy import SandboxPolicy
-    runtime = {p.split("/")[2] for p in rootfs.bind_sources(SandboxPolicy())
-               if p.startswith("/tmp/")}
+    policy = SandboxPolicy()
+    sources = (bwrap.bind_sources if policy.backend == "bwrap" else rootfs.bind_sources)(policy)
+    runtime = {p.split("/")[2] for p in sources if p.startswith("/tmp/")}
     listing, content = r.value
     assert sorted(set(listing) - runtime) == ["mine"] and content == "ok"
     host_top = tmp_path.parts[2] if str(tmp_path).startswith("/tmp/") else None
