@@ -193,12 +193,10 @@ class SandboxCgroup:
         return ok
 
 
-def sweep_orphans() -> int:
-    """Remove empty sandbox cgroups whose creator is gone (a handler killed outright, by
-    SIGKILL, cannot remove its own). Names embed the creating process's pid
-    (``sbx-<pid>-...``, ``spare-<pid>-...``); a cgroup that still holds a task is never
-    removed (rmdir refuses). Returns how many were removed."""
-    removed = 0
+def orphaned() -> list[str]:
+    """Sandbox cgroup directories whose creating process is gone. Names embed the
+    creator's pid (``sbx-<pid>-...``, ``spare-<pid>-...``)."""
+    out = []
     for ctrl in _V1_CONTROLLERS:
         rel = _own_cgroup(ctrl)
         if rel is None:
@@ -211,12 +209,20 @@ def sweep_orphans() -> int:
         for name in names:
             kind, _, rest = name.partition("-")
             pid = rest.split("-", 1)[0]
-            if kind not in ("sbx", "spare") or not pid.isdigit() \
-                    or os.path.exists(f"/proc/{pid}"):
-                continue
-            try:
-                os.rmdir(os.path.join(parent, name))
-                removed += 1
-            except OSError:
-                pass
+            if kind in ("sbx", "spare") and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                out.append(os.path.join(parent, name))
+    return out
+
+
+def sweep_orphans() -> int:
+    """Remove the orphaned sandbox cgroups that are empty (a handler killed outright, by
+    SIGKILL, cannot remove its own; rmdir refuses a cgroup that still holds a task).
+    Returns how many were removed."""
+    removed = 0
+    for d in orphaned():
+        try:
+            os.rmdir(d)
+            removed += 1
+        except OSError:
+            pass
     return removed

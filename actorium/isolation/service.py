@@ -349,7 +349,20 @@ def serve(sock: socket.socket) -> None:
             break
         except InterruptedError:
             continue
+    if os.geteuid() == 0:  # cgroups of handlers that had to be SIGKILLed above
+        _sweep_when_empty(1.0)
     os._exit(0)
+
+
+def _sweep_when_empty(timeout: float) -> None:
+    """Remove orphaned sandbox cgroups, waiting (bounded) for their last tasks to go."""
+    from .cgroups import orphaned, sweep_orphans
+    deadline = time.monotonic() + timeout
+    while True:
+        sweep_orphans()
+        if not orphaned() or time.monotonic() > deadline:
+            return
+        time.sleep(0.02)
 
 
 def _signal_all(by_pid: dict, sig: int) -> None:
