@@ -13,24 +13,13 @@ import struct
 import numpy as np
 import pytest
 
+from security_helpers import closed_by_peer
+
 import actorium
 from actorium.core import auth
 from actorium.raylet import data_path as dp
 
 REFUSED = "refused connection to tcp://"
-
-
-def _closed_by_peer(sock: socket.socket, timeout: float = 10.0) -> bool:
-    """Read until the server closes the connection (True) or ``timeout`` passes."""
-    sock.settimeout(timeout)
-    try:
-        while sock.recv(65536):
-            pass
-    except ConnectionResetError:
-        return True
-    except socket.timeout:
-        return False
-    return True
 
 
 def _data_addr(head) -> str:
@@ -52,7 +41,7 @@ def _refusal(head, reason: str, attack) -> str:
     with _connect(head) as sock:
         local = sock.getsockname()[1]
         attack(sock)
-        assert _closed_by_peer(sock), "the data port kept the connection open"
+        assert closed_by_peer(sock), "the data port kept the connection open"
     line = head.wait_log(*needles, after=seen)
     assert f"from 127.0.0.1:{local}:" in line, line
     return line
@@ -147,7 +136,7 @@ def test_invalid_request_from_an_authenticated_peer_is_refused_and_logged(head, 
     conn = _authenticated(head)
     try:
         conn.sock.sendall(frame)
-        assert _closed_by_peer(conn.sock)
+        assert closed_by_peer(conn.sock)
     finally:
         conn.close()
     head.wait_log(*needles, after=seen)

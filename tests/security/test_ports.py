@@ -14,6 +14,8 @@ import time
 
 import msgpack
 import pytest
+
+from security_helpers import closed_by_peer
 import zmq
 
 import actorium
@@ -37,19 +39,6 @@ def _tcp_ports(head) -> list[int]:
     ports = sorted({port for _, port, _ in head.tcp_listeners()} - data_ports)
     assert ports, "the cluster has no listening TCP port"
     return ports
-
-
-def _closed_by_peer(sock: socket.socket, timeout: float = 10.0) -> bool:
-    """Read until the server closes the connection (True) or ``timeout`` passes."""
-    sock.settimeout(timeout)
-    try:
-        while sock.recv(65536):
-            pass
-    except ConnectionResetError:
-        return True
-    except socket.timeout:
-        return False
-    return True
 
 
 def _plain_dealer(ctx: zmq.Context, address: str) -> zmq.Socket:
@@ -161,7 +150,7 @@ def test_garbage_bytes_on_every_tcp_port_are_refused_and_logged(head, size):
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.recv(10)  # the server's greeting: the connection is accepted
             sock.sendall(os.urandom(size))
-            assert _closed_by_peer(sock), f"port {port} kept a garbage connection open"
+            assert closed_by_peer(sock), f"port {port} kept a garbage connection open"
             return sock.getsockname()[1]
     for port in _tcp_ports(head):
         _refused_to(head, port, "not a ZeroMQ CURVE peer", lambda: attack(port))
@@ -176,7 +165,7 @@ def test_oversized_frame_on_every_tcp_port_is_refused_and_logged(head):
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.sendall(_GREETING_CURVE)
             sock.sendall(b"\x06" + struct.pack(">Q", 1 << 40))  # long command frame
-            assert _closed_by_peer(sock), f"port {port} accepted a 1 TiB frame header"
+            assert closed_by_peer(sock), f"port {port} accepted a 1 TiB frame header"
             return sock.getsockname()[1]
     for port in _tcp_ports(head):
         _refused_to(head, port, "not a ZeroMQ CURVE peer", lambda: attack(port))
