@@ -53,12 +53,24 @@ class SandboxResult:
     details: dict = field(default_factory=dict)
 
 
-def _single_threaded() -> bool:
+def _os_threads() -> int:
     try:
-        os_threads = len(os.listdir("/proc/self/task"))
+        return len(os.listdir("/proc/self/task"))
     except OSError:
-        os_threads = 1
-    return threading.active_count() == 1 and os_threads == 1
+        return 1
+
+
+def _single_threaded(grace: float = 0.5) -> bool:
+    """True when this process has one thread. A thread Python does not know about (one
+    a C library started and is ending) gets ``grace`` seconds to go first."""
+    if threading.active_count() != 1:
+        return False
+    deadline = time.monotonic() + grace
+    while _os_threads() != 1:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 # ---------------------------------------------------------------- inside the jail
