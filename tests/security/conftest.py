@@ -85,9 +85,10 @@ class Head:
     def log_lines(self, *needles: str) -> list[str]:
         return [line for line in self.logs().splitlines() if all(n in line for n in needles)]
 
-    def wait_log(self, *needles: str, after: int = 0, timeout: float = 10.0) -> str:
+    def wait_log(self, *needles: str, after: int = 0, timeout: float = 15.0) -> str:
         """The first log line containing every needle, skipping the first ``after`` such
-        lines (fails the test after ``timeout``)."""
+        lines (fails the test after ``timeout``: longer than the guard's LOG_WINDOW, since
+        refusal lines are rate-limited per process and earlier tests share the budget)."""
         deadline = time.monotonic() + timeout
         while True:
             lines = self.log_lines(*needles)
