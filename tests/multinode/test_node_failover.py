@@ -44,12 +44,13 @@ def square_where(i: int):
 def test_fan_out_of_1000_retryable_tasks_survives_a_node_kill(shared):
     c = shared.cluster
     victim = c.add_node(num_cpus=2)
-    refs = [square_where.options(max_retries=5).remote(i) for i in range(1000)]
+    # the first 200 prefer the victim (soft: their retries may run anywhere), so it has
+    # work when it dies however the scheduler would have spread the rest
+    prefer_victim = square_where.options(max_retries=5, scheduling_strategy=on(victim, soft=True))
+    anywhere = square_where.options(max_retries=5)
+    refs = [(prefer_victim if i < 200 else anywhere).remote(i) for i in range(1000)]
 
     def victim_has_worked():
-        # 50 results in, and one of them from the victim: it has work when it is killed
-        # (its first task waits for new authenticated connections, so "50 done" alone
-        # does not guarantee that).
         ready = actorium.wait(refs, num_returns=len(refs), timeout=0)[0]
         return len(ready) >= 50 and any(actorium.get(r)[1] == victim.node_id for r in ready)
     assert wait_until(victim_has_worked, 60)

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import socket
+import time
+
+from actorium.core import guard
 
 
 def closed_by_peer(sock: socket.socket, timeout: float = 10.0) -> bool:
@@ -15,3 +18,19 @@ def closed_by_peer(sock: socket.socket, timeout: float = 10.0) -> bool:
     except socket.timeout:
         return False
     return True
+
+
+def logged_refusal(head, needles: tuple, attack) -> tuple[str, object]:
+    """Run ``attack()`` until a log line with every needle appears; return (line, what
+    the last attack returned). Refusal lines are rate-limited per process (LOG_BURST per
+    LOG_WINDOW): when earlier tests used up a window's budget an attack is refused but
+    not logged, so it is repeated, for a window and a bit at most."""
+    deadline = time.monotonic() + guard.LOG_WINDOW + 5
+    while True:
+        seen = len(head.log_lines(*needles))
+        result = attack()
+        try:
+            return head.wait_log(*needles, after=seen, timeout=1.0), result
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise

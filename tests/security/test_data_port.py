@@ -13,7 +13,7 @@ import struct
 import numpy as np
 import pytest
 
-from security_helpers import closed_by_peer
+from security_helpers import closed_by_peer, logged_refusal
 
 import actorium
 from actorium.core import auth
@@ -37,12 +37,13 @@ def _refusal(head, reason: str, attack) -> str:
     """Run ``attack(sock)`` on a fresh connection; return the refusal line it caused,
     which names the attacker's address."""
     needles = (REFUSED, "(object data) from 127.0.0.1:", reason)
-    seen = len(head.log_lines(*needles))
-    with _connect(head) as sock:
-        local = sock.getsockname()[1]
-        attack(sock)
-        assert closed_by_peer(sock), "the data port kept the connection open"
-    line = head.wait_log(*needles, after=seen)
+
+    def once():
+        with _connect(head) as sock:
+            attack(sock)
+            assert closed_by_peer(sock), "the data port kept the connection open"
+            return sock.getsockname()[1]
+    line, local = logged_refusal(head, needles, once)
     assert f"from 127.0.0.1:{local}:" in line, line
     return line
 
@@ -132,14 +133,15 @@ def _authenticated(head) -> dp.Connection:
 ])
 def test_invalid_request_from_an_authenticated_peer_is_refused_and_logged(head, frame, reason):
     needles = (REFUSED, "(object data) from 127.0.0.1:", reason)
-    seen = len(head.log_lines(*needles))
-    conn = _authenticated(head)
-    try:
-        conn.sock.sendall(frame)
-        assert closed_by_peer(conn.sock)
-    finally:
-        conn.close()
-    head.wait_log(*needles, after=seen)
+
+    def once():
+        conn = _authenticated(head)
+        try:
+            conn.sock.sendall(frame)
+            assert closed_by_peer(conn.sock)
+        finally:
+            conn.close()
+    logged_refusal(head, needles, once)
     _still_serves(head)
 
 

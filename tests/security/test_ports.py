@@ -15,11 +15,11 @@ import time
 import msgpack
 import pytest
 
-from security_helpers import closed_by_peer
+from security_helpers import closed_by_peer, logged_refusal
 import zmq
 
 import actorium
-from actorium.core import auth, protocol
+from actorium.core import auth, guard, protocol
 from actorium.exceptions import AuthenticationError
 
 # The first 64 bytes a ZeroMQ 3.x peer sends: signature, version 3.0, mechanism, as-server.
@@ -137,9 +137,7 @@ def _refused_to(head, port: int, reason: str, attack) -> str:
     refusal line it caused. On loopback libzmq may close such a connection before the
     guard reads the peer's address; the line then names an unknown peer."""
     needles = ("refused connection to", f":{port} from ", reason)
-    seen = len(head.log_lines(*needles))
-    local = attack()
-    line = head.wait_log(*needles, after=seen)
+    line, local = logged_refusal(head, needles, attack)
     assert f"from 127.0.0.1:{local}:" in line or "from an unknown peer" in line, line
     return line
 
@@ -268,7 +266,7 @@ def test_a_random_port_server_from_transport_is_authenticated_and_logs_refusals(
     """Any ROUTER that ``transport`` binds on TCP — here a ``tcp://host:*`` one, as a
     raylet talking to other nodes binds — requires the token, and its guard names the
     real port and the peer in its refusal lines."""
-    from actorium.core import guard, transport
+    from actorium.core import transport
     auth.set_process_token(auth.Token("t" * 64, "test"))
     try:
         router = transport.bind_router("tcp://127.0.0.1:*")
