@@ -3,18 +3,9 @@ from __future__ import annotations
 
 import os
 
-import pytest
 
 from test_cli import Env, _session_pids, _wait
-
-
-@pytest.fixture
-def env():
-    e = Env()
-    try:
-        yield e
-    finally:
-        e.cleanup()
+from test_cli import env  # noqa: F401  (the same private-tmpdir fixture, torn down after each test)
 
 
 def _joined_session(env: Env) -> str:
