@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 
-
 from test_cli import Env, _session_pids, _wait
 from test_cli import env  # noqa: F401  (the same private-tmpdir fixture, torn down after each test)
 
