@@ -1,5 +1,10 @@
 """actorium: a distributed runtime for stateful actors and dynamic tasks, built for LLM
 agents, with a Ray-compatible API (``import actorium as ray`` runs Ray Core scripts).
+
+This is the top floor of the package (docs/architecture.md). Importing it also imports
+``actorium.isolation`` and ``actorium.durable``, which register sandboxed and durable
+execution with the core; Python runs this file before any ``actorium.*`` module, so
+every process of a cluster has them registered.
 """
 from actorium import exceptions
 from actorium.core.actor import ActorClass, ActorHandle, method

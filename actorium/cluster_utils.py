@@ -21,7 +21,7 @@ import os
 import subprocess
 import time
 
-from actorium.core import auth, launcher, protocol, transport
+from actorium.core import api, auth, launcher, protocol, transport
 
 __all__ = ["Cluster", "ClusterNode"]
 
@@ -175,8 +175,7 @@ class Cluster:
             time.sleep(0.05)
 
     def connect(self, namespace: str | None = None) -> dict:
-        import actorium
-        info = actorium.init(address=self.address, namespace=namespace)
+        info = api.init(address=self.address, namespace=namespace)
         self._connected = True
         return info
 
@@ -184,11 +183,9 @@ class Cluster:
     def shutdown(self) -> None:
         """Disconnect a driver connected here, stop all nodes (head last), remove the
         session's sockets, spill files and /dev/shm stores. Idempotent."""
-        import actorium
-        from actorium.core import api
-        if actorium.is_initialized() and self._gcs and \
+        if api.is_initialized() and self._gcs and \
                 api._session.info.get("address") in (self._gcs, self._gcs[6:]):
-            actorium.shutdown()
+            api.shutdown()
         for node in list(self.worker_nodes):
             self.remove_node(node, allow_graceful=True)
         if self.head_node is not None:

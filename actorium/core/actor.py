@@ -7,11 +7,11 @@ import threading
 import msgpack
 
 from actorium.core import options as opts
-from actorium.core import protocol, transport
+from actorium.core import protocol, runtimes, transport
 from actorium.core.ids import new_actor_id, new_task_id, object_id_for
 from actorium.core.object_ref import _current
 from actorium.core.task_spec import TaskSpec, pack_arguments, submit_and_return
-from actorium.raylet import placement
+from actorium.scheduling import placement
 
 
 def method(*, num_returns=1, concurrency_group=None):
@@ -70,9 +70,8 @@ class ActorClass:
                 inspect.signature(init).bind(None, *args, **kwargs)
             except TypeError as exc:
                 raise TypeError(f"{self._name}.remote(): {exc}") from None
-        if o.isolation == "sandbox":
-            from actorium.isolation import integration
-            return integration.create_sandboxed_actor(self, args, kwargs)
+        if o.isolation not in (None, "none"):
+            return runtimes.isolation(o.isolation).create_actor(self, args, kwargs)
         cw = _current()
         worker, class_id = self._exported
         if worker is not cw:
@@ -80,8 +79,8 @@ class ActorClass:
             self._exported = (cw, class_id)
         actor_id = new_actor_id()
         namespace = o.namespace if o.namespace is not None else cw.namespace
-        durable = self._durable_config(actor_id, session)
-        retries = o.task_retries(bool(durable))
+        runtime = self._runtime_config(actor_id, session)
+        retries = o.task_retries(bool(runtime))
         meta = msgpack.packb({"class_name": self._name, "methods": self._methods,
                               "max_task_retries": retries,
                               "is_async": self._is_async})
@@ -103,7 +102,7 @@ class ActorClass:
         def send_create(spec):
             init_msg = protocol.ActorInit(actor_id, class_id, self._name, spec.args,
                                           spec.resolved, max_concurrency, self._is_async,
-                                          cw.gcs_addr, cw.job, 0, namespace, durable)
+                                          cw.gcs_addr, cw.job, 0, namespace, runtime)
             cw._send_gcs(protocol.CreateActor(actor_id, protocol.encode(init_msg)))
             spec.holds = []
 
@@ -111,18 +110,14 @@ class ActorClass:
         cw.post(cw.submitter.resolve, spec, send_create)
         return handle
 
-    def _durable_config(self, actor_id: bytes, session: str) -> dict:
-        """The ActorInit ``durable`` field: {} for a plain actor."""
-        o = self._options
-        if o.checkpoint is None and not session:
-            return {}
-        if self._is_async or (o.max_concurrency or 1) > 1:
-            raise ValueError(f"{self._name}: checkpoints and sessions need a synchronous "
-                             f"actor that runs one call at a time (no async methods, "
-                             f"max_concurrency=1)")
-        from actorium.durable.checkpoint import policy
-        scope = (b"session:" + session.encode()) if session else b"actor:" + actor_id
-        return {"scope": scope, "checkpoint": policy(o.checkpoint), "session": session}
+    def _runtime_config(self, actor_id: bytes, session: str) -> dict:
+        """The ActorInit ``runtime`` field: the first registered actor runtime that
+        claims this actor, with its configuration; {} for a plain actor."""
+        for runtime in runtimes.actor_runtimes():
+            config = runtime.configure(self, actor_id, session)
+            if config:
+                return {**config, "name": runtime.name}
+        return {}
 
     def __getstate__(self):
         state = dict(self.__dict__)

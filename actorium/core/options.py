@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from actorium.core import runtimes
+
 _NUMBER = (int, float)
 
 
@@ -24,8 +26,9 @@ def _check_common(o) -> None:
     _check_resource_amount("num_gpus", o.num_gpus)
     _check_resource_amount("memory", o.memory)
     _check_resources(o.resources)
-    if o.isolation not in (None, "none", "sandbox"):
-        raise ValueError(f"isolation must be None or 'sandbox', got {o.isolation!r}")
+    if o.isolation not in (None, "none") and o.isolation not in runtimes.isolation_names():
+        valid = " or ".join(["None", *map(repr, runtimes.isolation_names())])
+        raise ValueError(f"isolation must be {valid}, got {o.isolation!r}")
 
 
 def _check_resources(value) -> None:
@@ -112,17 +115,17 @@ class ActorOptions:
         mc = self.max_concurrency
         if mc is not None and (isinstance(mc, bool) or not isinstance(mc, int) or mc < 1):
             raise ValueError(f"max_concurrency must be an int >= 1, got {mc!r}")
-        if self.checkpoint is not None:
-            from actorium.durable.checkpoint import policy
-            policy(self.checkpoint)
-            if self.isolation == "sandbox":
-                raise ValueError("checkpoint= is not supported for sandboxed actors")
+        if self.checkpoint is not None and not runtimes.actor_runtimes():
+            raise ValueError("checkpoint= needs the durable actor runtime (actorium.durable)")
+        for runtime in runtimes.actor_runtimes():
+            runtime.check_options(self)
 
     def shape(self) -> dict:
         return resource_shape(self.num_cpus, self.num_gpus, self.resources, self.memory)
 
     def task_retries(self, durable: bool) -> int:
-        """Durable actors re-deliver calls cut off by a crash unless told otherwise."""
+        """Actors of a runtime that survives crashes (durable) re-deliver calls cut off by
+        one unless told otherwise."""
         if self.max_task_retries is not None:
             return self.max_task_retries
         return -1 if durable else 0

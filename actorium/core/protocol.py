@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 
 import msgpack
 
-# 2: ActorInit.durable and the durable store messages; 3: JournalBegin.attempt, Replica*
-PROTOCOL_VERSION = 3
+# 2: ActorInit.durable and the durable store messages; 3: JournalBegin.attempt, Replica*;
+# 4: ActorInit.durable became ActorInit.runtime (any registered actor runtime)
+PROTOCOL_VERSION = 4
 
 _BY_OP: dict[str, type] = {}
 _FIELDS: dict[type, tuple[str, ...]] = {}
@@ -115,7 +116,7 @@ class ActorInit:
     job: str
     restarts: int
     namespace: str
-    durable: dict  # {} or {"key": str, "checkpoint": {...} | None, "session": str}
+    runtime: dict  # {} (plain), or {"name": a registered ActorRuntime, **its config}
 
 
 @_message

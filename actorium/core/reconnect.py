@@ -57,10 +57,11 @@ def resubscribe(cw) -> None:
 def _catch_up(cw, reply) -> None:
     if not reply.ok:
         return
-    from actorium.core import remote_objects
     for n in reply.value:
         if not n["alive"] and n["raylet_addr"] not in cw.dead_raylets:
-            remote_objects.on_node_update(cw, protocol.NodeUpdate(
+            # handled as if published (remote_objects.on_node_update), through the core
+            # worker: reconnect sits below remote_objects, which calls reattach here
+            cw._on_node_update(protocol.NodeUpdate(
                 n["node_id"], n["raylet_addr"], False, n.get("reason", "")))
 
 

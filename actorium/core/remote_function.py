@@ -5,10 +5,11 @@ import functools
 import inspect
 
 from actorium.core import options as opts
+from actorium.core import runtimes
 from actorium.core.ids import new_task_id, object_id_for
 from actorium.core.object_ref import _current
 from actorium.core.task_spec import TaskSpec, pack_arguments, submit_and_return
-from actorium.raylet import placement
+from actorium.scheduling import placement
 
 
 class RemoteFunction:
@@ -52,9 +53,8 @@ class RemoteFunction:
                 self._signature.bind(*args, **kwargs)
             except TypeError as exc:
                 raise TypeError(f"{self._name}.remote(): {exc}") from None
-        if o.isolation == "sandbox":
-            from actorium.isolation import integration
-            return integration.submit_sandboxed_function(self, args, kwargs)
+        if o.isolation not in (None, "none"):
+            return runtimes.isolation(o.isolation).submit_function(self, args, kwargs)
         cw = _current()
         worker, fn_id = self._exported
         if worker is not cw:

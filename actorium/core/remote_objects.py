@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 
-from actorium.core import protocol, serialization, transport
+from actorium.core import protocol, reconnect, serialization, transport
 from actorium.core.serialization import VALUE_STORED
 from actorium.exceptions import GetTimeoutError, ObjectLostError, OwnerDiedError
 
@@ -93,7 +93,6 @@ def on_node_update(cw, msg) -> None:
     cw.owner_checks.clear()
     ours = msg.raylet_addr == cw.raylet_addr
     if ours:
-        from actorium.core import reconnect
         reconnect.reattach(cw)
     cw.submitter.on_node_dead(msg.raylet_addr, ours)
     reconstruct_from(cw, msg.raylet_addr)

@@ -19,7 +19,7 @@ import traceback
 
 import zmq
 
-from actorium.core import core_worker, protocol, serialization, transport
+from actorium.core import core_worker, protocol, runtimes, serialization, transport
 from actorium.core.ids import object_id_for
 from actorium.core.output import LineForwarder
 from actorium.core.serialization import VALUE_ERROR, VALUE_INLINE, VALUE_STORED
@@ -43,8 +43,8 @@ class Executor:
         self.running: bytes = b""
         self.cancelled: set[bytes] = set()
         self.main_ident = threading.get_ident()
-        self.step_call = None  # actorium.durable.context.Call of the running request
-        self.durable = None    # actorium.durable.actor_runtime.DurableActor, if durable
+        self.step_call = None  # the journal Call of the running request (durable actors)
+        self.hosted = None     # the instance as a registered ActorRuntime hosts it (runtimes.py)
         cw.executor = self
         cw.on_block = self._blocked
         cw.on_unblock = self._unblocked
@@ -184,11 +184,11 @@ class Executor:
         if not inspect.isgenerator(gen):
             raise TypeError("num_returns='streaming' requires a generator function")
         index = 0
-        durable = self.durable
+        hosted = self.hosted
         try:
             for item in gen:
-                if durable is not None:
-                    item = durable.chunk(index, item)
+                if hosted is not None:
+                    item = hosted.chunk(index, item)
                 self._send_item(task_id, index, item, owner)
                 index += 1
         except BaseException as exc:
@@ -224,11 +224,10 @@ class Executor:
                 if msg.max_concurrency > 1:
                     self.pool = concurrent.futures.ThreadPoolExecutor(
                         msg.max_concurrency, thread_name_prefix="actorium-actor")
-            if msg.durable:
-                from actorium.durable.actor_runtime import DurableActor
-                self.durable = DurableActor(self, msg.durable)
-                self.durable.restore()  # before ActorReady: no call sees the fresh state
-                self.call = self.durable.call
+            if msg.runtime:
+                self.hosted = runtimes.actor_runtime(msg.runtime["name"]).host(self, msg.runtime)
+                self.hosted.restore()  # before ActorReady: no call sees the fresh state
+                self.call = self.hosted.call
         except BaseException as exc:
             blob = serialization.error_blob(_strip(exc), f"{msg.name}.__init__", self.pid)
             transport.send(msg.gcs, protocol.ActorWorkerExited(

@@ -9,6 +9,7 @@
 
 What is guaranteed under which failure is written down in docs/durability.md.
 """
+from actorium.durable import actor_runtime  # noqa: F401  (registers durable actors with the core)
 from actorium.durable.eventlog import emit, events
 from actorium.durable.journal import idempotency_key, step
 from actorium.durable.sessions import SessionHandle, session

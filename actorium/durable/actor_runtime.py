@@ -17,7 +17,7 @@ its journal; a crash after it answers the call from 1. Either way one result.
 """
 from __future__ import annotations
 
-from actorium.core import protocol, serialization, transport
+from actorium.core import protocol, runtimes, serialization, transport
 from actorium.core.serialization import VALUE_ERROR, VALUE_STORED
 from actorium.durable import checkpoint as ckpt
 from actorium.durable import context, journal
@@ -159,3 +159,34 @@ class DurableActor:
             else:
                 results.append([kind, data, size])
         return results
+
+
+class DurableRuntime:
+    """Durable actors as an actor runtime of the core (``core/runtimes.py``): it claims
+    the actors created with ``checkpoint=`` or for a session, and hosts them as a
+    DurableActor in their worker."""
+    name = "durable"
+
+    def check_options(self, options) -> None:
+        if options.checkpoint is None:
+            return
+        ckpt.policy(options.checkpoint)
+        if options.isolation == "sandbox":
+            raise ValueError("checkpoint= is not supported for sandboxed actors")
+
+    def configure(self, actor_class, actor_id: bytes, session: str) -> dict:
+        o = actor_class._options
+        if o.checkpoint is None and not session:
+            return {}
+        if actor_class._is_async or (o.max_concurrency or 1) > 1:
+            raise ValueError(f"{actor_class._name}: checkpoints and sessions need a "
+                             f"synchronous actor that runs one call at a time (no async "
+                             f"methods, max_concurrency=1)")
+        scope = (b"session:" + session.encode()) if session else b"actor:" + actor_id
+        return {"scope": scope, "checkpoint": ckpt.policy(o.checkpoint), "session": session}
+
+    def host(self, executor, config: dict) -> DurableActor:
+        return DurableActor(executor, config)
+
+
+runtimes.register_actor_runtime(DurableRuntime())

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import threading
 
+from actorium.core import api
 from actorium.core.actor import ActorClass, ActorHandle, ActorMethod
+from actorium.durable.eventlog import events
 
 NAMESPACE = "actorium-sessions"
 
@@ -30,8 +32,7 @@ def session(key: str, cls, *args, **kwargs) -> "SessionHandle":
         if not isinstance(cls, type):
             raise TypeError(f"actorium.session(): cls must be a class or an "
                             f"@actorium.remote class, got {type(cls).__name__}")
-        from actorium.core.api import remote
-        cls = remote(cls)
+        cls = api.remote(cls)
     o = cls._options
     actor_cls = cls.options(
         name=key, namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
@@ -77,17 +78,15 @@ class SessionHandle:
     def park(self, timeout: float = 60.0) -> None:
         """Stop the session's actor once this handle's calls are done; its state stays
         in the durable store and the next call wakes it."""
-        import actorium
         with self._lock:
             handle, self._handle = self._handle, None
         if handle is None or _is_dead(handle):
             return
         # Calls from one caller run in order, so this returns after all earlier ones.
-        actorium.get(ActorMethod(handle, "__actorium_ready__", 1).remote(), timeout=timeout)
-        actorium.kill(handle, no_restart=True)
+        api.get(ActorMethod(handle, "__actorium_ready__", 1).remote(), timeout=timeout)
+        api.kill(handle, no_restart=True)
 
     def events(self, start: int = 0, end: int | None = None) -> list:
-        from actorium.durable.eventlog import events
         return events(self._key, start, end)
 
     def __reduce__(self):

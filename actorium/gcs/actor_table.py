@@ -45,7 +45,7 @@ class ActorRecord:
         self.shape = shape
         self.owner_job = owner_job
         self.meta = meta
-        self.strategy = strategy  # wire form, see raylet/placement.py
+        self.strategy = strategy  # wire form, see scheduling/placement.py
         self.state = DEPENDENCIES_UNREADY
         self.init = b""
         self.task_addr = ""

@@ -16,7 +16,8 @@ from actorium.gcs import membership as mb
 from actorium.gcs.durable_replica import ReplicaLink
 from actorium.gcs.durable_service import DurableService
 from actorium.gcs.storage import Storage
-from actorium.raylet import placement
+from actorium.scheduling import placement
+from actorium.scheduling import resources as res
 
 class Gcs:
     def __init__(self, session_dir: str, ipc_addr: str, tcp_addr: str | None,
@@ -222,7 +223,6 @@ class Gcs:
 
     def _schedule(self, actor: at.ActorRecord) -> None:
         """Send the actor to a live node chosen by its strategy (placement.choose)."""
-        from actorium.raylet import resources as res
         view = {n.node_id: (n.total, n.available) for n in self.members.alive()}
         try:
             node_id = placement.choose(actor.shape, actor.strategy, view, None, self.spread_turn)

@@ -2,4 +2,6 @@
 
 See DESIGN.md section 5 and docs/security.md.  Everything that executes untrusted code
 goes through ``jail.enter_jail``; everything that comes back goes through ``codec``.
+Importing the package registers ``isolation="sandbox"`` with the core (integration.py).
 """
+from actorium.isolation import integration  # noqa: F401

@@ -46,8 +46,8 @@ def available() -> bool:
 
 
 def _package_dir() -> str:
-    import actorium
-    return os.path.dirname(os.path.realpath(actorium.__file__))
+    """The directory of the actorium package (this file is actorium/isolation/bwrap.py)."""
+    return os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
 
 def bind_sources(policy) -> list[str]:

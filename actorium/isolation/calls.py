@@ -31,7 +31,8 @@ import msgpack
 from . import codec
 from .runner import classify, exit_status, flush_stdio, run_jailed, wire_stdio, write_all
 
-__all__ = ["run_call", "call_result", "run_job", "resident_body", "envelope", "read_envelope", "FRAME_HEADER",
+__all__ = ["run_call", "call_result", "run_job", "job_body", "read_all", "snippet_fields",
+           "plain_details", "resident_body", "envelope", "read_envelope", "FRAME_HEADER",
            "FrameBuffer", "MAX_ERROR_TEXT", "write_frame"]
 
 FRAME_HEADER = struct.Struct("<I")
@@ -170,7 +171,6 @@ def run_job(job: dict, res_fd: int) -> int:
     if kind == "resident":
         return resident_body(job["payload"], job["call_fd"], res_fd)
     if kind == "warm":  # a pre-started jail: the real job arrives later on a pipe
-        from .warm import job_body
         return job_body(job["job_fd"], res_fd)
     raise ValueError(f"unknown sandbox job {kind!r}")
 
@@ -218,3 +218,42 @@ def resident_body(payload: bytes, call_fd: int, res_fd: int) -> int:
             out = envelope(error=exc)
         flush_stdio()
         write_frame(res_fd, out)
+
+
+def read_all(fd: int, limit: int) -> bytes | None:
+    parts, size = [], 0
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(parts)
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+
+
+def job_body(job_fd: int, res_fd: int) -> int:
+    """Inside the jail: wait for the job (msgpack on ``job_fd``), run it."""
+    data = read_all(job_fd, 1 << 30)
+    os.close(job_fd)
+    if not data:
+        return 0  # no job: the spare is being retired
+    return run_job(msgpack.unpackb(data, raw=False), res_fd)
+
+
+# ---------------------------------------------------------------- reports
+
+def snippet_fields(r) -> dict:
+    """A snippet's SandboxResult as the plain map of a ``result`` message."""
+    try:
+        value = codec.encode(r.value)
+    except codec.CodecError:  # cannot happen for a decoded value; be safe
+        value = codec.encode(None)
+    return {"stdout": r.stdout, "stderr": r.stderr, "exit_code": r.exit_code,
+            "value": value, "violation": r.violation, "duration": r.duration,
+            "details": plain_details(r.details)}
+
+
+def plain_details(details: dict) -> dict:
+    return {str(k): v for k, v in details.items()
+            if isinstance(v, (int, float, str, bool)) or v is None}

@@ -73,7 +73,7 @@ def start(log_path: str) -> tuple[int, socket.socket]:
     if pid == 0:
         try:
             parent_sock.close()
-            from actorium.raylet.zygote import die_with_parent
+            from actorium.isolation._sys import die_with_parent
             die_with_parent()
             fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             os.dup2(fd, 1)

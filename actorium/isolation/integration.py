@@ -30,6 +30,7 @@ import threading
 
 import cloudpickle
 
+from actorium.core import runtimes
 from actorium.exceptions import ActorDiedError, SandboxViolation, TaskCancelledError
 from actorium.isolation import codec
 from actorium.isolation.policy import SandboxPolicy
@@ -295,3 +296,16 @@ def _kill_self_soon() -> None:
         except Exception:
             pass
     threading.Timer(0.2, kill).start()
+
+
+class SandboxIsolation:
+    """``isolation="sandbox"`` as an isolation of the core (``core/runtimes.py``)."""
+
+    def submit_function(self, function, args: tuple, kwargs: dict):
+        return submit_sandboxed_function(function, args, kwargs)
+
+    def create_actor(self, actor_class, args: tuple, kwargs: dict):
+        return create_sandboxed_actor(actor_class, args, kwargs)
+
+
+runtimes.register_isolation("sandbox", SandboxIsolation())

@@ -50,13 +50,12 @@ import time
 
 import msgpack
 
+from . import _sys
 from .channel import (RECV_SIZE, STOP_GRACE, FrameReader, pack_frames, policy_from_dict,
                       send_blocking)
 from .warm import SPARES, SparePool
 
 MAX_CONCURRENT = 32
-PR_SET_CHILD_SUBREAPER = 36
-_PDEATHSIG = 1  # PR_SET_PDEATHSIG
 _zygote_pid = 0  # set by serve(): the parent every handler expects
 
 # ---------------------------------------------------------------- the zygote
@@ -82,15 +81,14 @@ class _Resident:
 MAX_RESIDENTS = 800  # select() in this loop: keep well under FD_SETSIZE
 def serve(sock: socket.socket) -> None:
     """The zygote loop. Never returns."""
-    from actorium.raylet.zygote import die_with_parent
     parent = os.getppid()
-    die_with_parent()
+    _sys.die_with_parent()
     if os.getppid() != parent:
         os._exit(0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _zygote_pid
     _zygote_pid = os.getpid()
-    _subreaper()
+    _sys.become_subreaper()
     if os.geteuid() == 0:  # leftovers of a predecessor that was killed outright
         from .cgroups import sweep_orphans
         sweep_orphans()
@@ -383,15 +381,14 @@ def _handler_setup(close_fds: list) -> None:
             os.close(fd)
         except OSError:
             pass
-    from actorium.raylet.zygote import _libc
     # SIGTERM (not SIGKILL) when the zygote dies: the handler unwinds through run_jailed's
     # cleanup, so its jail is killed and its cgroup removed even then
-    _libc.prctl(_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    _sys.die_with_parent(signal.SIGTERM)
     if os.getppid() != _zygote_pid:  # it died before the prctl took effect
         raise SystemExit(0)
     # a sandbox's keeper killed from here orphans the sandbox's init: it must come
     # back to us to be reaped, not to whatever pid 1 is (which may never reap it)
-    _subreaper()
+    _sys.become_subreaper()
 
 
 def _in_handler(close_fds: list, work) -> None:
@@ -430,13 +427,13 @@ def _handler(req: dict, wfd: int, close_fds: list) -> None:
 
 def _serve(req: dict) -> dict:
     from . import codec
-    from .calls import run_call
+    from .calls import plain_details, run_call, snippet_fields
     from .runner import run_snippet
     try:
         policy = policy_from_dict(req.get("policy") or {})
         if req.get("op") == "call":
             r = run_call(req["payload"], policy)
-            r["details"] = _plain(r["details"])
+            r["details"] = plain_details(r["details"])
             return {"ok": True, "result": r}
         blob = req.get("inputs")
         inputs = codec.decode(blob) if blob else {}
@@ -446,23 +443,6 @@ def _serve(req: dict) -> dict:
         return {"ok": True, "result": snippet_fields(r)}
     except Exception as exc:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-
-
-def snippet_fields(r) -> dict:
-    """A snippet's SandboxResult as the plain map of a ``result`` message."""
-    from . import codec
-    try:
-        value = codec.encode(r.value)
-    except codec.CodecError:  # cannot happen for a decoded value; be safe
-        value = codec.encode(None)
-    return {"stdout": r.stdout, "stderr": r.stderr, "exit_code": r.exit_code,
-            "value": value, "violation": r.violation, "duration": r.duration,
-            "details": _plain(r.details)}
-
-
-def _subreaper() -> None:
-    from actorium.raylet.zygote import _libc
-    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def _reap_orphans(timeout: float) -> None:
@@ -482,11 +462,6 @@ def _reap_orphans(timeout: float) -> None:
 
 def _exit_on_sigterm(signum, frame):
     raise SystemExit(143)
-
-
-def _plain(details: dict) -> dict:
-    return {str(k): v for k, v in details.items()
-            if isinstance(v, (int, float, str, bool)) or v is None}
 
 
 def _describe(status: int) -> str:

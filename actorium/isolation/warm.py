@@ -30,32 +30,12 @@ import time
 import msgpack
 
 from . import calls, codec
+from .calls import job_body, plain_details, read_all, snippet_fields
 from .runner import _collect, _result, run_jailed, write_all
 
-__all__ = ["serve_spare", "job_body", "SparePool", "SPARE_PREFIX", "SPARES"]
+__all__ = ["serve_spare", "SparePool", "SPARE_PREFIX", "SPARES"]
 
 SPARE_PREFIX = "spare-"  # cgroup name of a jail still waiting for its request
-
-
-def _read_all(fd: int, limit: int) -> bytes | None:
-    parts, size = [], 0
-    while True:
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            return b"".join(parts)
-        size += len(chunk)
-        if size > limit:
-            return None
-        parts.append(chunk)
-
-
-def job_body(job_fd: int, res_fd: int) -> int:
-    """Inside the jail: wait for the job (msgpack on ``job_fd``), run it."""
-    data = _read_all(job_fd, 1 << 30)
-    os.close(job_fd)
-    if not data:
-        return 0  # no job: the spare is being retired
-    return calls.run_job(msgpack.unpackb(data, raw=False), res_fd)
 
 
 def serve_spare(policy_dict: dict, req_fd: int, report_fd: int) -> None:
@@ -101,10 +81,9 @@ def serve_spare(policy_dict: dict, req_fd: int, report_fd: int) -> None:
     duration = time.monotonic() - state["start"]
     policy = state["policy"]
     try:
-        from .service import _plain, snippet_fields
         if req.get("op") == "call":
             result = calls.call_result(col, stats, policy, duration)
-            result["details"] = _plain(result["details"])
+            result["details"] = plain_details(result["details"])
         else:
             result = snippet_fields(_result(col, stats, policy, duration))
         result["details"]["warm"] = True
@@ -129,7 +108,7 @@ def _await_setup(col, names: dict, timeout: float = 5.0) -> None:
 def _wait_request(req_fd: int) -> dict | None:
     """Block until the zygote hands over a request (or closes the channel)."""
     select.select([req_fd], [], [])
-    data = _read_all(req_fd, 1 << 30)
+    data = read_all(req_fd, 1 << 30)
     if not data:
         return None
     try:

@@ -21,6 +21,7 @@ import zmq  # noqa: F401
 
 import actorium.core.worker_main  # noqa: F401
 from actorium.core.ids import new_node_id
+from actorium.isolation._sys import die_with_parent
 from actorium.raylet import zygote
 from actorium.raylet.raylet import Raylet
 
@@ -78,7 +79,7 @@ def main(argv=None) -> None:
         if gcs_pid == 0:
             parent_sock.close()
             sandbox_sock.close()
-            zygote.die_with_parent()
+            die_with_parent()
             _redirect(os.path.join(log_dir, "gcs.log"))
             from actorium.gcs import membership, server
             try:

@@ -22,7 +22,7 @@ import zmq
 from actorium.core import protocol, transport
 from actorium.core.ids import new_worker_id
 from actorium.gcs.membership import HEARTBEAT_PERIOD
-from actorium.raylet import resources as res
+from actorium.scheduling import resources as res
 from actorium.raylet import procs, spillback
 from actorium.raylet.object_pull import ObjectPuller
 

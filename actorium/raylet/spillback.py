@@ -15,8 +15,8 @@ from __future__ import annotations
 import sys
 
 from actorium.core import protocol
-from actorium.raylet import placement
-from actorium.raylet import resources as res
+from actorium.scheduling import placement
+from actorium.scheduling import resources as res
 
 LOCAL = "local"
 SPILL = "spill"

@@ -9,7 +9,6 @@ with msgpack frames: ``{"op": "fork", "worker_id", "config"}`` -> ``{"op": "fork
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import select
 import signal
@@ -18,13 +17,7 @@ import sys
 
 import msgpack
 
-PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def die_with_parent() -> None:
-    """Ask the kernel to SIGKILL us when our parent exits (checked for a race after)."""
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+from actorium.isolation._sys import die_with_parent
 
 
 def serve(sock: socket.socket, log_dir: str) -> None:

@@ -6,7 +6,7 @@ the string ``"SPREAD"`` (spread over the nodes where the work fits) or ``"DEFAUL
 """
 from __future__ import annotations
 
-from actorium.raylet.placement import NODE_AFFINITY
+from actorium.scheduling.placement import NODE_AFFINITY
 
 __all__ = ["NodeAffinitySchedulingStrategy", "DEFAULT_SCHEDULING_STRATEGY",
            "SPREAD_SCHEDULING_STRATEGY"]

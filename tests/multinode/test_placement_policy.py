@@ -5,7 +5,7 @@ import pytest
 
 from actorium.gcs import membership as mb
 from actorium.gcs.storage import Storage
-from actorium.raylet import placement
+from actorium.scheduling import placement
 from actorium.raylet.spillback import LOCAL, REJECT, SPILL, ClusterView
 
 VIEW = {"a": ({"CPU": 2.0}, {"CPU": 0.0}),

@@ -9,7 +9,7 @@ the least loaded node where it fits now, else wherever it is feasible), ``"SPREA
 """
 from __future__ import annotations
 
-from actorium.raylet import resources as res
+from actorium.scheduling import resources as res
 
 SPREAD = "SPREAD"
 NODE_AFFINITY = "NODE_AFFINITY"
