@@ -10,7 +10,8 @@ from actorium.core import options as opts
 from actorium.core import protocol, runtimes, transport
 from actorium.core.ids import new_actor_id, new_task_id, object_id_for
 from actorium.core.object_ref import _current
-from actorium.core.task_spec import TaskSpec, pack_arguments, submit_and_return
+from actorium.core import arguments
+from actorium.core.task_spec import TaskSpec, submit_and_return
 from actorium.scheduling import placement
 
 
@@ -92,9 +93,10 @@ class ActorClass:
             timeout=30)
         if not info["created"]:
             return handle_from_info(info)
-        blob, slots, holds = pack_arguments(args, kwargs, cw.put)
-        spec = TaskSpec(new_task_id(), "create", f"{self._name}.__init__", blob, slots, 1, [], cw.job)
-        spec.holds = holds
+        packed = arguments.pack(args, kwargs, cw.put_serialized)
+        spec = TaskSpec(new_task_id(), "create", f"{self._name}.__init__", packed.blob,
+                        packed.slots, 1, [], cw.job)
+        spec.holds = packed.holds
         spec.actor_id = actor_id
         handle = ActorHandle(actor_id, self._name, self._methods, retries,
                              o.name or "", original=not (o.name or o.lifetime == "detached"))
@@ -224,13 +226,13 @@ class ActorMethod:
         cw = _current()
         h = self._handle
         task_id = new_task_id()
-        blob, slots, holds = pack_arguments(args, kwargs, cw.put)
+        packed = arguments.pack(args, kwargs, cw.put_serialized)
         streaming = self._num_returns == "streaming"
         n = 1 if streaming else self._num_returns
         return_ids = [object_id_for(task_id, i) for i in range(n)]
-        spec = TaskSpec(task_id, "actor", f"{h._class_name}.{self._name}", blob, slots,
-                        self._num_returns, return_ids, cw.job)
-        spec.holds = holds
+        spec = TaskSpec(task_id, "actor", f"{h._class_name}.{self._name}", packed.blob,
+                        packed.slots, self._num_returns, return_ids, cw.job)
+        spec.holds = packed.holds
         spec.actor_id = h._actor_id
         spec.method = self._name
         spec.retries_left = h._max_task_retries

@@ -370,7 +370,10 @@ class CoreWorker:
         if isinstance(value, ObjectRef):
             raise TypeError("Calling put() on an ObjectRef is not allowed: "
                             "pass the ref itself instead.")
-        ser = serialization.serialize(value)
+        return self.put_serialized(serialization.serialize(value))
+
+    def put_serialized(self, ser) -> ObjectRef:
+        """Own an already serialized value (a large call argument, arguments.py)."""
         oid = new_put_id()
         ref = ObjectRef(oid, self.owner_addr)
         self._store_value(oid, ser)

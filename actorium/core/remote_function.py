@@ -8,7 +8,8 @@ from actorium.core import options as opts
 from actorium.core import runtimes
 from actorium.core.ids import new_task_id, object_id_for
 from actorium.core.object_ref import _current
-from actorium.core.task_spec import TaskSpec, pack_arguments, submit_and_return
+from actorium.core import arguments
+from actorium.core.task_spec import TaskSpec, submit_and_return
 from actorium.scheduling import placement
 
 
@@ -61,14 +62,14 @@ class RemoteFunction:
             fn_id = cw.export(self._function)
             self._exported = (cw, fn_id)
         task_id = new_task_id()
-        blob, slots, holds = pack_arguments(args, kwargs, cw.put)
+        packed = arguments.pack(args, kwargs, cw.put_serialized)
         streaming = o.num_returns == "streaming"
         n = 1 if streaming else o.num_returns
         return_ids = [object_id_for(task_id, i) for i in range(n)]
-        spec = TaskSpec(task_id, "task", o.name or self._name, blob, slots,
+        spec = TaskSpec(task_id, "task", o.name or self._name, packed.blob, packed.slots,
                         o.num_returns, return_ids, cw.job)
         spec.fn_id = fn_id
-        spec.holds = holds
+        spec.holds = packed.holds
         spec.shape = self._shape
         spec.key = self._key
         spec.strategy = self._strategy

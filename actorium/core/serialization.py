@@ -58,8 +58,7 @@ def _pad(n: int) -> int:
     return (-n) % ALIGN
 
 
-_PLAIN = (type(None), bool, int, float, str, bytes)
-_EMPTY_ARGS = b"P" + pickle.dumps(((), {}), protocol=5)
+PLAIN_SCALARS = _PLAIN = (type(None), bool, int, float, str, bytes)
 
 
 def _is_plain(value) -> bool:

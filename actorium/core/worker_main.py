@@ -19,11 +19,10 @@ import traceback
 
 import zmq
 
-from actorium.core import core_worker, protocol, runtimes, serialization, transport
+from actorium.core import arguments, core_worker, protocol, runtimes, serialization, transport
 from actorium.core.ids import object_id_for
 from actorium.core.output import LineForwarder
 from actorium.core.serialization import VALUE_ERROR, VALUE_INLINE, VALUE_STORED
-from actorium.core.task_spec import unpack_arguments
 from actorium.exceptions import TaskCancelledError
 
 
@@ -92,11 +91,7 @@ class Executor:
         return fn
 
     def arguments(self, blob: bytes, refs: list):
-        values = {}
-        for slot, *value in refs:
-            values[slot] = self.cw.materialize(value[1] if value[0] == VALUE_STORED else b"",
-                                               value)
-        return unpack_arguments(blob, values)
+        return arguments.unpack(blob, refs, self.cw.materialize)
 
     # -- results --------------------------------------------------------------
     def pack(self, task_id: bytes, index: int, value, owner: str, contained: list) -> list:
