@@ -12,12 +12,12 @@ from actorium.core.api import (
     available_resources, cancel, cluster_resources, get, get_actor, get_runtime_context,
     init, is_initialized, kill, nodes, put, remote, shutdown, wait,
 )
-from actorium.core.object_ref import ObjectRef, ObjectRefGenerator
-from actorium.core.remote_function import RemoteFunction
-from actorium.isolation.policy import SandboxPolicy
 from actorium import sandbox, util
 from actorium import durable
+from actorium.core.objects.object_ref import ObjectRef, ObjectRefGenerator
+from actorium.core.remote_function import RemoteFunction
 from actorium.durable.sessions import session
+from actorium.isolation.policy import SandboxPolicy
 
 __version__ = "0.1.0"
 

@@ -21,7 +21,8 @@ import os
 import subprocess
 import time
 
-from actorium.core import api, auth, launcher, protocol, transport
+from actorium.core import api, launcher
+from actorium.core.wire import auth, protocol, transport
 
 __all__ = ["Cluster", "ClusterNode"]
 

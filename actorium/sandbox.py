@@ -29,10 +29,12 @@ def run(code: str, *, timeout: float | None = None, policy: SandboxPolicy | None
     ``timeout`` (seconds) is the wall-clock limit (``policy.wall_seconds``); ``inputs``
     (a dict of plain data) is visible to the snippet as ``inputs`` and as globals.
     """
-    from actorium.core import api, protocol, serialization, transport
+    from actorium.core import api
+    from actorium.core.objects import serialization
+    from actorium.core.wire import protocol, transport
     from actorium.core.ids import new_put_id
-    from actorium.core.object_ref import ObjectRef
-    from actorium.core.serialization import VALUE_ERROR, VALUE_INLINE
+    from actorium.core.objects.object_ref import ObjectRef
+    from actorium.core.objects.serialization import VALUE_ERROR, VALUE_INLINE
     from actorium.isolation import channel, codec
 
     if not isinstance(code, str):

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Raw cost of authenticated TCP: 100 MiB through a ROUTER/DEALER pair in two processes,
-over plain TCP and over CURVE as ``actorium.core.transport`` sets it up (keys derived
+over plain TCP and over CURVE as ``actorium.core.wire.transport`` sets it up (keys derived
 from a token, ZAP guard, MAXMSGSIZE), for several message sizes.
 
     .venv/bin/python benchmarks/transport_auth.py [--total-mib 100] [--trials 3]
@@ -26,7 +26,7 @@ TOKEN = "benchmark-token-" + "0" * 48
 
 import zmq  # noqa: E402
 
-from actorium.core import auth, transport  # noqa: E402
+from actorium.core.wire import auth, transport  # noqa: E402
 
 _SECURE = transport.secure
 

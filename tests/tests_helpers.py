@@ -30,5 +30,5 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02) -> bool
 
 def store_usage() -> dict:
     """Usage of this node's object store as the driver sees it."""
-    from actorium.core.object_ref import _worker
+    from actorium.core.objects.object_ref import _worker
     return _worker.store.usage()

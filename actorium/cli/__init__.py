@@ -25,7 +25,7 @@ import sys
 from actorium.cli.common import DEFAULT_PORT, CliError
 from actorium.cli.lifecycle import cmd_start, cmd_stop
 from actorium.cli.report import cmd_list, cmd_status
-from actorium.core import transport
+from actorium.core.wire import transport
 
 __all__ = ["main", "build_parser"]
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import os
 
-from actorium.core import auth, launcher, protocol, transport
+from actorium.core import launcher
+from actorium.core.wire import auth, protocol, transport
 from actorium.exceptions import AuthenticationError
 
 DEFAULT_PORT = 6379  # as `ray start --head`

@@ -9,7 +9,8 @@ import time
 
 from actorium.cli.common import (PING_TIMEOUT, CliError, cluster_alive, ping, plain, rpc,
                                   tcp_address, use_token, use_token_for)
-from actorium.core import auth, launcher, protocol, transport
+from actorium.core import launcher
+from actorium.core.wire import auth, protocol, transport
 from actorium.exceptions import AuthenticationError
 
 

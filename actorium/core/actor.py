@@ -7,11 +7,12 @@ import threading
 import msgpack
 
 from actorium.core import options as opts
-from actorium.core import protocol, runtimes, transport
+from actorium.core import runtimes
 from actorium.core.ids import new_actor_id, new_task_id, object_id_for
-from actorium.core.object_ref import _current
-from actorium.core import arguments
-from actorium.core.task_spec import TaskSpec, submit_and_return
+from actorium.core.objects.object_ref import _current
+from actorium.core.owner import arguments
+from actorium.core.owner.task_spec import TaskSpec, submit_and_return
+from actorium.core.wire import protocol, transport
 from actorium.scheduling import placement
 
 
@@ -175,7 +176,7 @@ class ActorHandle:
                 else:
                     _handle_counts[self._actor_id] = n
             if n <= 0 and self._original:
-                from actorium.core.object_ref import _worker
+                from actorium.core.objects.object_ref import _worker
                 if _worker is not None and not _worker._stopping:
                     _worker.post(_worker.actors.release, self._actor_id)
         except Exception:

@@ -11,11 +11,14 @@ import sys
 import threading
 import uuid
 
-from actorium.core import auth, core_worker, launcher, protocol, reconnect, transport
+from actorium.core import launcher
 from actorium.core import options as opts
 from actorium.core.actor import ActorClass, ActorHandle, handle_from_info
-from actorium.core.object_ref import ObjectRef, ObjectRefGenerator
+from actorium.core.objects.object_ref import ObjectRef, ObjectRefGenerator
+from actorium.core.owner import reconnect
 from actorium.core.remote_function import RemoteFunction
+from actorium.core.wire import auth, protocol, transport
+from actorium.core.worker import core_worker
 from actorium.exceptions import AuthenticationError
 
 _RAY_KWARGS_IGNORED = {"include_dashboard", "dashboard_host", "dashboard_port",

@@ -78,7 +78,7 @@ def start_node(session_dir: str, *, head: bool, num_cpus: float, num_gpus: float
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     token_fd = -1
     if token is not None:
-        from actorium.core import auth
+        from actorium.core.wire import auth
         env.pop(auth.TOKEN_ENV, None)
         token_fd = auth.token_pipe(token)
         cmd += ["--token-fd", str(token_fd)]

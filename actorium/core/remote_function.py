@@ -7,9 +7,9 @@ import inspect
 from actorium.core import options as opts
 from actorium.core import runtimes
 from actorium.core.ids import new_task_id, object_id_for
-from actorium.core.object_ref import _current
-from actorium.core import arguments
-from actorium.core.task_spec import TaskSpec, submit_and_return
+from actorium.core.objects.object_ref import _current
+from actorium.core.owner import arguments
+from actorium.core.owner.task_spec import TaskSpec, submit_and_return
 from actorium.scheduling import placement
 
 

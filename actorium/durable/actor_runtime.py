@@ -17,8 +17,10 @@ its journal; a crash after it answers the call from 1. Either way one result.
 """
 from __future__ import annotations
 
-from actorium.core import protocol, runtimes, serialization, transport
-from actorium.core.serialization import VALUE_ERROR, VALUE_STORED
+from actorium.core import runtimes
+from actorium.core.objects import serialization
+from actorium.core.objects.serialization import VALUE_ERROR, VALUE_STORED
+from actorium.core.wire import protocol, transport
 from actorium.durable import checkpoint as ckpt
 from actorium.durable import context, journal
 from actorium.durable.writer import Pending, ReplyWriter

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 
-from actorium.core import transport
+from actorium.core.wire import transport
 from actorium.exceptions import JournalError
 
 RPC_TIMEOUT = 30.0
@@ -54,7 +54,7 @@ class Call:
 
 
 def _executor():
-    from actorium.core.object_ref import _worker
+    from actorium.core.objects.object_ref import _worker
     return getattr(_worker, "executor", None) if _worker is not None else None
 
 
@@ -88,7 +88,7 @@ def rpc(msg, what: str, retry: bool = True):
     checkpoints keep the first outcome or overwrite with the same one, deduplicated events
     are appended once, and a JournalBegin carries its attempt token so the store tells
     its own repeat from an earlier attempt's intent."""
-    from actorium.core.object_ref import _worker
+    from actorium.core.objects.object_ref import _worker
     if _worker is None:
         raise RuntimeError("actorium is not initialized: call actorium.init() first")
     deadline = time.monotonic() + RPC_TIMEOUT

@@ -7,7 +7,8 @@ a request's event twice and never loses one that ``emit`` returned for.
 """
 from __future__ import annotations
 
-from actorium.core import protocol, serialization, transport
+from actorium.core.objects import serialization
+from actorium.core.wire import protocol, transport
 from actorium.durable import context
 
 

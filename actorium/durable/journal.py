@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 
-from actorium.core import protocol, serialization, transport
+from actorium.core.objects import serialization
+from actorium.core.wire import protocol, transport
 from actorium.durable import context
 from actorium.durable.journal_state import Action
 from actorium.exceptions import AmbiguousStep, JournalError

@@ -118,7 +118,7 @@ class _SessionMethod:
 
 def _is_dead(handle: ActorHandle) -> bool:
     """Whether this process has seen the actor die (killed, parked by anyone)."""
-    from actorium.core.object_ref import _worker
+    from actorium.core.objects.object_ref import _worker
     if _worker is None:
         return False
     st = _worker.actors.actors.get(handle.actor_id)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 
-from actorium.core import protocol, transport
+from actorium.core.wire import protocol, transport
 from actorium.durable import context
 from actorium.exceptions import CheckpointError
 

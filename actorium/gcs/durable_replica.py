@@ -27,7 +27,7 @@ import threading
 import time
 import traceback
 
-from actorium.core import protocol, transport
+from actorium.core.wire import protocol, transport
 from actorium.gcs.durable_store import DurableStore
 
 KEY_PREFIX = b"durable-standby/"

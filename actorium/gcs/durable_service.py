@@ -20,7 +20,7 @@ import traceback
 
 import zmq
 
-from actorium.core import protocol, transport
+from actorium.core.wire import protocol, transport
 from actorium.gcs.durable_store import DurableStore, DurableStoreError
 
 

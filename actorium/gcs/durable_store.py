@@ -26,7 +26,7 @@ import time
 import lmdb
 import msgpack
 
-from actorium.core import protocol
+from actorium.core.wire import protocol
 from actorium.durable import journal_state as js
 
 DEFAULT_MAP_SIZE = 1 << 30

@@ -9,7 +9,7 @@ import time
 
 import zmq
 
-from actorium.core import protocol, transport
+from actorium.core.wire import protocol, transport
 from actorium.gcs import actor_table as at
 from actorium.gcs import durable_store
 from actorium.gcs import membership as mb

@@ -135,7 +135,8 @@ def _policy_dict(policy: SandboxPolicy) -> dict:
 
 def _request(msg, cancellable_req_id: int | None = None):
     """Send ``msg`` to this worker's raylet; wait for the Reply, taking cancellations."""
-    from actorium.core import api, protocol
+    from actorium.core import api
+    from actorium.core.wire import protocol
     cw = api._worker()
     done = threading.Event()
     box = []
@@ -231,7 +232,8 @@ def _user_exception(error: dict) -> BaseException:
 
 def run_sandboxed_function(fn_bytes: bytes, policy: dict, name: str, /, *args, **kwargs):
     """The body of a sandboxed function's task (runs in a worker)."""
-    from actorium.core import api, protocol, transport
+    from actorium.core import api
+    from actorium.core.wire import protocol, transport
     cw = api._worker()
     payload = cloudpickle.dumps((fn_bytes, args, kwargs))
     req_id = transport.next_req_id()
@@ -247,7 +249,8 @@ class SandboxedActorHost:
     actor is killed (restarted with a fresh jail when ``max_restarts`` allows)."""
 
     def __init__(self, cls_bytes: bytes, policy: dict, /, *args, **kwargs):
-        from actorium.core import api, protocol, transport
+        from actorium.core import api
+        from actorium.core.wire import protocol, transport
         self._policy = policy
         self._name = "sandboxed actor"
         self._dead: str | None = None
@@ -268,7 +271,7 @@ class SandboxedActorHost:
         return functools.partial(self._call, method)
 
     def _call(self, method: str, *args, **kwargs):
-        from actorium.core import protocol, transport
+        from actorium.core.wire import protocol, transport
         if self._dead is not None:
             raise ActorDiedError(f"the sandboxed actor's jail ended ({self._dead})")
         payload = cloudpickle.dumps((method, args, kwargs))
@@ -286,7 +289,8 @@ class SandboxedActorHost:
 def _kill_self_soon() -> None:
     """Ask the gcs to kill this actor once the current reply is on its way, so it dies
     (or restarts with a fresh jail) like an actor whose process crashed."""
-    from actorium.core import api, protocol, transport
+    from actorium.core import api
+    from actorium.core.wire import protocol, transport
     cw = api._worker()
     actor_id = cw.current_actor_id
 

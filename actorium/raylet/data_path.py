@@ -42,7 +42,7 @@ import struct
 import sys
 import threading
 
-from actorium.core.guard import RefusalLog
+from actorium.core.wire.guard import RefusalLog
 
 MAGIC = b"ADP"
 VERSION = 1

@@ -19,7 +19,7 @@ import cloudpickle  # noqa: F401
 import msgpack  # noqa: F401
 import zmq  # noqa: F401
 
-import actorium.core.worker_main  # noqa: F401
+import actorium.core.worker.worker_main  # noqa: F401
 from actorium.core.ids import new_node_id
 from actorium.isolation._sys import die_with_parent
 from actorium.raylet import zygote
@@ -152,7 +152,7 @@ def _load_token(args) -> None:
     """Hold the cluster token in memory before anything forks (workers inherit it that
     way; the sandbox zygote execs and keeps nothing), and keep it out of the
     environment that workers and their subprocesses see."""
-    from actorium.core import auth
+    from actorium.core.wire import auth
     if args.token_fd >= 0:
         auth.adopt_token_fd(args.token_fd)
     elif args.head or args.gcs_address.startswith("tcp://"):

@@ -30,7 +30,7 @@ import queue
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from actorium.core import auth, protocol, transport
+from actorium.core.wire import auth, protocol, transport
 from actorium.raylet import data_path
 
 CHUNK = 8 << 20

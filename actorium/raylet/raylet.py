@@ -19,12 +19,12 @@ import time
 import msgpack
 import zmq
 
-from actorium.core import protocol, transport
 from actorium.core.ids import new_worker_id
+from actorium.core.wire import protocol, transport
 from actorium.gcs.membership import HEARTBEAT_PERIOD
-from actorium.scheduling import resources as res
 from actorium.raylet import procs, spillback
 from actorium.raylet.object_pull import ObjectPuller
+from actorium.scheduling import resources as res
 
 STARTING, IDLE, LEASED, ACTOR, DEAD = "starting", "idle", "leased", "actor", "dead"
 MAX_STARTING = 4

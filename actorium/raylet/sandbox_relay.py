@@ -1,7 +1,7 @@
 """The raylet's end of the node's sandbox zygote: routes sandbox requests and replies.
 
 Clients (drivers and workers) send ``RunSandbox``, ``CancelSandbox``, ``SandboxOpen``,
-``SandboxCall`` and ``SandboxClose`` (actorium.core.protocol) to their raylet; this relay
+``SandboxCall`` and ``SandboxClose`` (actorium.core.wire.protocol) to their raylet; this relay
 forwards them to the sandbox zygote (actorium.isolation.service) under ids of its own,
 and answers each request with one Reply when the zygote reports back.
 

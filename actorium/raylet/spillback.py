@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from actorium.core import protocol
+from actorium.core.wire import protocol
 from actorium.scheduling import placement
 from actorium.scheduling import resources as res
 

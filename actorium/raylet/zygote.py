@@ -93,7 +93,7 @@ def _child(sock, rfd, wfd, req, log_dir: str) -> None:
         os.close(out)
         config = req["config"]
         config["worker_id"] = wid
-        from actorium.core import worker_main
+        from actorium.core.worker import worker_main
         worker_main.main(config)
     except BaseException:
         import traceback

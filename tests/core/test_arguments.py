@@ -1,11 +1,12 @@
 """A call's arguments are packed once by the caller and unpacked once by the worker
-(core/arguments.py): refs become resolved slots, large values go through the store."""
+(core/owner/arguments.py): refs become resolved slots, large values go through the store."""
 from __future__ import annotations
 
 import numpy as np
 
 import actorium
-from actorium.core import arguments, serialization
+from actorium.core.objects import serialization
+from actorium.core.owner import arguments
 
 
 @actorium.remote

@@ -24,7 +24,7 @@ def test_objects_spill_to_disk_past_capacity_and_come_back():
 def test_store_full_without_spill_space_is_a_clear_error():
     actorium.init(num_cpus=1, object_store_memory=64 << 20)
     try:
-        from actorium.core.object_ref import _worker
+        from actorium.core.objects.object_ref import _worker
         _worker.store.spill_dir = "/proc/self/cannot-spill-here"
         with pytest.raises(ObjectStoreFullError):
             keep = [actorium.put(np.zeros(16 << 20, dtype=np.uint8)) for _ in range(8)]

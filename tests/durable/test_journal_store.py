@@ -87,7 +87,7 @@ def test_checkpoint_that_does_not_fit_fails_the_call_with_checkpoint_error(tiny_
 
 
 def test_a_batch_commits_together_and_a_bad_request_fails_alone(tmp_path):
-    from actorium.core import protocol as p
+    from actorium.core.wire import protocol as p
     from actorium.gcs.durable_service import DurableService
     service = DurableService(DurableStore(str(tmp_path / "d"), map_size=1 << 24), "")
     try:

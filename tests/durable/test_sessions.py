@@ -84,7 +84,7 @@ def test_a_session_is_reachable_from_another_driver(shared_cluster):
         actorium.shutdown()
     """)
     # The embedded cluster's token lives only in this driver: hand it to the other one.
-    from actorium.core import auth
+    from actorium.core.wire import auth
     env = dict(os.environ, ACTORIUM_TOKEN=auth.process_token().value)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, env=env)

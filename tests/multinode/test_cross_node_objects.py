@@ -21,7 +21,7 @@ def make_array(n: int, fill: float):
 
 @actorium.remote(num_cpus=0)
 def summarize(arr):
-    from actorium.core.object_ref import _worker
+    from actorium.core.objects.object_ref import _worker
     return float(arr.sum()), arr.nbytes, _worker.store.usage()["num_objects"]
 
 

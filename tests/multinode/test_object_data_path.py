@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import actorium
-from actorium.core import protocol, transport
+from actorium.core.wire import protocol, transport
 from actorium.raylet import data_path
 from actorium.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 

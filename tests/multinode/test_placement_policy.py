@@ -5,8 +5,8 @@ import pytest
 
 from actorium.gcs import membership as mb
 from actorium.gcs.storage import Storage
-from actorium.scheduling import placement
 from actorium.raylet.spillback import LOCAL, REJECT, SPILL, ClusterView
+from actorium.scheduling import placement
 
 VIEW = {"a": ({"CPU": 2.0}, {"CPU": 0.0}),
         "b": ({"CPU": 2.0}, {"CPU": 1.0}),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import socket
 import time
 
-from actorium.core import guard
+from actorium.core.wire import guard
 
 
 def closed_by_peer(sock: socket.socket, timeout: float = 10.0) -> bool:

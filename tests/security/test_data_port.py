@@ -16,7 +16,7 @@ import pytest
 from security_helpers import closed_by_peer, logged_refusal
 
 import actorium
-from actorium.core import auth
+from actorium.core.wire import auth
 from actorium.raylet import data_path as dp
 
 REFUSED = "refused connection to tcp://"

@@ -19,7 +19,7 @@ from security_helpers import closed_by_peer, logged_refusal
 import zmq
 
 import actorium
-from actorium.core import auth, guard, protocol
+from actorium.core.wire import auth, guard, protocol
 from actorium.exceptions import AuthenticationError
 
 # The first 64 bytes a ZeroMQ 3.x peer sends: signature, version 3.0, mechanism, as-server.
@@ -174,7 +174,7 @@ def test_oversized_frame_on_every_tcp_port_is_refused_and_logged(head):
 def test_hello_with_another_protocol_version_is_refused_with_a_clear_message(head):
     actorium.init(address=head.address, token=head.token)
     try:
-        from actorium.core import transport
+        from actorium.core.wire import transport
         gcs = f"tcp://{head.address}"
         with pytest.raises(transport.RpcError, match="protocol version mismatch"):
             transport.rpc(gcs, protocol.Hello(transport.next_req_id(), 999, "driver"),
@@ -190,7 +190,7 @@ def test_hello_with_another_protocol_version_is_refused_with_a_clear_message(hea
 def test_node_registration_with_another_protocol_version_is_refused(head):
     actorium.init(address=head.address, token=head.token)
     try:
-        from actorium.core import transport
+        from actorium.core.wire import transport
         msg = protocol.RegisterNode(transport.next_req_id(), "intruder", "tcp://127.0.0.1:1",
                                     {"CPU": 1.0}, "/nonexistent", os.getpid(), 999)
         with pytest.raises(transport.RpcError, match="protocol version mismatch"):
@@ -205,7 +205,7 @@ def test_node_registration_with_another_protocol_version_is_refused(head):
 def test_driver_speaking_another_protocol_version_gets_a_clear_connection_error(head):
     out = head.driver(
         "import actorium\n"
-        "from actorium.core import protocol\n"
+        "from actorium.core.wire import protocol\n"
         "protocol.PROTOCOL_VERSION = 999\n"
         "try:\n"
         f"    actorium.init(address={head.address!r}, token={head.token!r})\n"
@@ -219,7 +219,7 @@ def test_undecodable_messages_from_an_authenticated_peer_are_dropped_and_logged(
     """Bad bytes from a peer holding the token are dropped and logged; the gcs goes on."""
     actorium.init(address=head.address, token=head.token)
     try:
-        from actorium.core import transport
+        from actorium.core.wire import transport
         gcs = f"tcp://{head.address}"
         sock = transport.thread_dealer(gcs)
         for junk in (b"\xc1\xc1", msgpack.packb(["no_such_op", 1]), msgpack.packb(["ping"]),
@@ -247,7 +247,7 @@ def test_oversized_message_from_an_authenticated_peer_is_refused(small_limit_hea
     head = small_limit_head
     actorium.init(address=head.address, token=head.token)
     try:
-        from actorium.core import transport
+        from actorium.core.wire import transport
         gcs = f"tcp://{head.address}"
 
         def kv_put(size):
@@ -266,7 +266,7 @@ def test_a_random_port_server_from_transport_is_authenticated_and_logs_refusals(
     """Any ROUTER that ``transport`` binds on TCP — here a ``tcp://host:*`` one, as a
     raylet talking to other nodes binds — requires the token, and its guard names the
     real port and the peer in its refusal lines."""
-    from actorium.core import transport
+    from actorium.core.wire import transport
     auth.set_process_token(auth.Token("t" * 64, "test"))
     try:
         router = transport.bind_router("tcp://127.0.0.1:*")

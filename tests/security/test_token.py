@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from actorium.core import auth
+from actorium.core.wire import auth
 from actorium.exceptions import AuthenticationError
 
 TOKEN_A = "a" * 64
@@ -188,7 +188,7 @@ def test_a_process_talks_to_a_cluster_it_started_without_a_process_token(head, m
                                                                            tmp_path):
     """``cluster_utils.Cluster`` queries its own gcs before any ``init``: client sockets
     to a remembered address use that cluster's token."""
-    from actorium.core import protocol, transport
+    from actorium.core.wire import protocol, transport
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv(auth.TOKEN_FILE_ENV, raising=False)
     monkeypatch.delenv(auth.TOKEN_ENV, raising=False)

@@ -5,7 +5,7 @@ import io
 import os
 import threading
 
-from actorium.core import protocol, transport
+from actorium.core.wire import protocol, transport
 
 
 class LineForwarder(io.TextIOBase):

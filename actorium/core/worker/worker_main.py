@@ -19,10 +19,14 @@ import traceback
 
 import zmq
 
-from actorium.core import arguments, core_worker, protocol, runtimes, serialization, transport
+from actorium.core import runtimes
 from actorium.core.ids import object_id_for
-from actorium.core.output import LineForwarder
-from actorium.core.serialization import VALUE_ERROR, VALUE_INLINE, VALUE_STORED
+from actorium.core.objects import serialization
+from actorium.core.objects.serialization import VALUE_ERROR, VALUE_INLINE, VALUE_STORED
+from actorium.core.owner import arguments
+from actorium.core.wire import protocol, transport
+from actorium.core.worker import core_worker
+from actorium.core.worker.output import LineForwarder
 from actorium.exceptions import TaskCancelledError
 
 

@@ -2,7 +2,7 @@
 
 * It answers ZAP (``inproc://zeromq.zap.01``): libzmq asks it about every CURVE client
   that got through the cryptographic handshake, and it accepts only the cluster's client
-  key (derived from the token, ``core/auth.py``). A client that does not hold the token
+  key (derived from the token, ``core/wire/auth.py``). A client that does not hold the token
   normally never gets this far: it cannot encrypt its HELLO to the server key.
 * It reads the socket monitor of every TCP server socket, so that a connection closed
   before its handshake succeeded — no CURVE, wrong token, garbage bytes, an oversized

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import threading
 
-from actorium.core import protocol, transport
-from actorium.core.serialization import VALUE_STORED
+from actorium.core.objects.serialization import VALUE_STORED
+from actorium.core.wire import protocol, transport
 
 
 class Entry:

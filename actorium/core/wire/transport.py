@@ -5,8 +5,8 @@ ZeroMQ sockets are not thread-safe, so sockets are cached per thread; an I/O thr
 owns the sockets it polls. Messages are single frames produced by ``protocol.encode``.
 
 Every socket is created here, and every ``tcp://`` one is secured here (``secure``):
-CURVE with keys derived from the cluster token (``core/auth.py``), a ZAP check and a
-refusal log on servers (``core/guard.py``), and a maximum message size. ``ipc://``
+CURVE with keys derived from the cluster token (``core/wire/auth.py``), a ZAP check and a
+refusal log on servers (``core/wire/guard.py``), and a maximum message size. ``ipc://``
 sockets live in the owner-only session directory and are not authenticated.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import traceback
 
 import zmq
 
-from actorium.core import auth, protocol
+from actorium.core.wire import auth, protocol
 
 _ctx: zmq.Context | None = None
 _ctx_pid = 0
@@ -72,7 +72,7 @@ def secure(sock: zmq.Socket, addr: str, server: bool) -> zmq.Socket:
     sock.setsockopt(zmq.MAXMSGSIZE, MAX_TCP_MESSAGE if current < 0
                     else min(current, MAX_TCP_MESSAGE))
     if server:
-        from actorium.core import guard  # only processes with a TCP server run one
+        from actorium.core.wire import guard  # only processes with a TCP server run one
         process_guard = guard.guard(context(), keys.client_public)
         sock.curve_server = True
         sock.curve_secretkey = keys.server_secret
@@ -99,7 +99,7 @@ def bind_router(addr: str, max_message: int = -1) -> zmq.Socket:
         sock.close(0)
         raise
     if addr.startswith("tcp://") and addr.endswith(":*"):  # tell the guard the real port
-        from actorium.core import guard
+        from actorium.core.wire import guard
         guard.guard(context(), auth.curve_keys().client_public).bound(
             sock, sock.getsockopt_string(zmq.LAST_ENDPOINT))
     return sock
@@ -213,7 +213,7 @@ def handshake(addr: str, timeout: float = 5.0) -> None:
     Returns once it succeeded. Raises ``AuthenticationError`` when the server refuses
     this process's token, and ``ConnectionError`` when nothing accepts a connection (or
     finishes the handshake) within ``timeout`` seconds."""
-    from actorium.core.guard import parse_event
+    from actorium.core.wire.guard import parse_event
     from actorium.exceptions import AuthenticationError
     token = auth.process_token()
     ctx = context()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from actorium.core import protocol, transport
+from actorium.core.wire import protocol, transport
 
 CHECK_PERIOD = 1.0
 

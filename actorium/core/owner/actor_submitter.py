@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import collections
 
-from actorium.core import protocol, transport
-from actorium.core.serialization import load_error
+from actorium.core.objects.serialization import load_error
+from actorium.core.wire import protocol, transport
 from actorium.exceptions import ActorDiedError
 
 # Actor states as the gcs publishes them.

@@ -14,9 +14,9 @@ from __future__ import annotations
 import collections
 import sys
 
-from actorium.core import protocol, transport
-from actorium.core.object_ref import ObjectRef
-from actorium.core.serialization import VALUE_ERROR, load_error
+from actorium.core.objects.object_ref import ObjectRef
+from actorium.core.objects.serialization import VALUE_ERROR, load_error
+from actorium.core.wire import protocol, transport
 from actorium.exceptions import TaskCancelledError, WorkerCrashedError
 
 PIPELINE_DEPTH = 16  # per worker, only once the node is full (see ShapeQueue.saturated)

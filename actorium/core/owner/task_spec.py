@@ -2,8 +2,8 @@
 packed by ``arguments.py``), and how a submission returns its refs to the caller."""
 from __future__ import annotations
 
-from actorium.core.object_ref import ObjectRef, ObjectRefGenerator
-from actorium.core.stream import Stream
+from actorium.core.objects.object_ref import ObjectRef, ObjectRefGenerator
+from actorium.core.objects.stream import Stream
 
 
 class TaskSpec:

@@ -26,8 +26,8 @@ import struct
 
 import msgpack
 
-from actorium.core import serialization
-from actorium.core.object_ref import ObjectRef
+from actorium.core.objects import serialization
+from actorium.core.objects.object_ref import ObjectRef
 
 _u32 = struct.Struct("<I")
 EMPTY = b"P" + pickle.dumps(((), {}), protocol=5)

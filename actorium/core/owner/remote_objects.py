@@ -8,7 +8,7 @@ and then maps the local copy, so every process of a node shares one copy.
 
 When a node dies:
 * leases and lease requests on it are treated as dead workers (tasks are retried
-  elsewhere while ``max_retries`` allows; ``core/submitter.py``);
+  elsewhere while ``max_retries`` allows; ``core/owner/submitter.py``);
 * owned objects whose primary copy was there are rebuilt from lineage (the producing
   task runs again) when the task was retryable; otherwise reading them raises
   ObjectLostError;
@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import threading
 
-from actorium.core import protocol, reconnect, serialization, transport
-from actorium.core.serialization import VALUE_STORED
+from actorium.core.objects import serialization
+from actorium.core.objects.serialization import VALUE_STORED
+from actorium.core.owner import reconnect
+from actorium.core.wire import protocol, transport
 from actorium.exceptions import GetTimeoutError, ObjectLostError, OwnerDiedError
 
 PULL_TIMEOUT = 120.0

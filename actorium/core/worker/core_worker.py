@@ -20,12 +20,13 @@ import traceback
 import cloudpickle
 import zmq
 
-from actorium.core import (object_ref, protocol, reconnect, remote_objects, serialization,
-                           transport)
 from actorium.core.ids import new_put_id, new_worker_id
-from actorium.core.object_ref import ObjectRef
-from actorium.core.ownership import ReferenceTable
-from actorium.core.serialization import VALUE_ERROR, VALUE_INLINE, VALUE_STORED
+from actorium.core.objects import object_ref, serialization
+from actorium.core.objects.object_ref import ObjectRef
+from actorium.core.objects.serialization import VALUE_ERROR, VALUE_INLINE, VALUE_STORED
+from actorium.core.owner import reconnect, remote_objects
+from actorium.core.owner.ownership import ReferenceTable
+from actorium.core.wire import protocol, transport
 from actorium.exceptions import GetTimeoutError, ObjectStoreFullError
 
 
@@ -91,8 +92,8 @@ class CoreWorker:
         self.current_task_id = b""
         self.current_actor_id = b""
         self.log_sink = None  # drivers print worker output through this
-        from actorium.core.submitter import TaskSubmitter
-        from actorium.core.actor_submitter import ActorSubmitter
+        from actorium.core.owner.submitter import TaskSubmitter
+        from actorium.core.owner.actor_submitter import ActorSubmitter
         self.submitter = TaskSubmitter(self)
         self.actors = ActorSubmitter(self)
         self._handlers = self._build_handlers()

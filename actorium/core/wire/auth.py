@@ -6,7 +6,7 @@ CURVE keypairs — the one servers present and the one clients present — are d
 deterministically from the token, so holding the token is exactly holding the secret
 keys: a peer without it can neither complete a handshake with a server (it cannot
 encrypt to the server key it does not know) nor impersonate one. The guard
-(``core/guard.py``) additionally accepts only the cluster's client key over ZAP and logs
+(``core/wire/guard.py``) additionally accepts only the cluster's client key over ZAP and logs
 every refused connection. ``transport`` applies all of this to every ``tcp://`` socket.
 
 Where a process finds its token, first match wins (``find_token``):

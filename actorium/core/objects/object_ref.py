@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 
-from actorium.core import serialization
+from actorium.core.objects import serialization
 
 _worker = None  # the process's CoreWorker, set by core_worker.set_global_worker
 

@@ -1,0 +1,2 @@
+"""The wire: every message declared once (``protocol``), the ZeroMQ sockets and their
+authentication (``transport``, ``auth``, ``guard``). Knows nothing of values or tasks."""
