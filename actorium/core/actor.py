@@ -107,10 +107,8 @@ class ActorClass:
                                           spec.resolved, max_concurrency, self._is_async,
                                           cw.gcs_addr, cw.job, 0, namespace, runtime)
             cw._send_gcs(protocol.CreateActor(actor_id, protocol.encode(init_msg)))
-            spec.holds = []
 
-        cw.post(cw.actors.watch, actor_id, retries, o.name or self._name)
-        cw.post(cw.submitter.resolve, spec, send_create)
+        cw.post(cw.actors.create, spec, send_create, retries, o.name or self._name)
         return handle
 
     def _runtime_config(self, actor_id: bytes, session: str) -> dict:

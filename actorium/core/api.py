@@ -291,7 +291,7 @@ def cancel(object_ref, *, force: bool = False, recursive: bool = True) -> None:
     task_id = object_ref.task_id()
 
     def do_cancel():
-        spec = worker.submitter.live.get(task_id)
+        spec = worker.tasks.live.get(task_id)
         if spec is None:
             return
         if spec.kind == "actor":

@@ -121,5 +121,4 @@ def _is_dead(handle: ActorHandle) -> bool:
     from actorium.core.objects.object_ref import _worker
     if _worker is None:
         return False
-    st = _worker.actors.actors.get(handle.actor_id)
-    return st is not None and st.state == "DEAD"
+    return _worker.actors.is_dead(handle.actor_id)

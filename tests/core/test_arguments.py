@@ -64,6 +64,14 @@ def test_mixed_arguments_reach_a_task(shared_cluster):
 def test_mixed_arguments_reach_an_actor_constructor_and_its_methods(shared_cluster):
     big = b"x" * (serialization.INLINE_MAX + 1)
     ref = actorium.put(7)
-    keeper = Keeper.remote(ref, [1], flag=True)
-    assert actorium.get(keeper.get.remote()) == ((7, [1]), {"flag": True})
+    keeper = Keeper.remote(ref, big, flag=True)
+    assert actorium.get(keeper.get.remote()) == ((7, big), {"flag": True})
     assert actorium.get(keeper.echo.remote(big, ref, k=ref)) == ((big, 7), {"k": 7})
+
+
+def test_a_restarted_actor_is_built_again_from_its_large_arguments(shared_cluster):
+    big = b"y" * (serialization.INLINE_MAX + 1)
+    keeper = Keeper.options(max_restarts=1, max_task_retries=-1).remote(big)
+    assert actorium.get(keeper.get.remote()) == ((big,), {})
+    actorium.kill(keeper, no_restart=False)
+    assert actorium.get(keeper.get.remote(), timeout=60) == ((big,), {})

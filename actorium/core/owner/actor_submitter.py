@@ -4,26 +4,54 @@ submission order per caller, queued while the actor is being created or restarte
 The gcs tells subscribers where an actor lives (ActorUpdate); on a restart, calls in
 flight are re-sent when ``max_task_retries`` allows, otherwise they fail with
 ActorDiedError, like every call made after the actor is dead for good.
+
+The actor's state as this caller knows it is an ActorState, changed only by
+``ActorSubmitter._transition`` through ``TRANSITIONS``: one entry per (from, to) pair
+that an update can bring, with what it does to the calls. Updates may repeat (a new
+subscription answers with the current state) and may skip states this caller did not
+hear; a dead actor never comes back, so anything after DEAD but DEAD raises with the
+actor's history. Each call itself moves through the owner's TaskTable (task_state.py).
 """
 from __future__ import annotations
 
 import collections
+import enum
 
 from actorium.core.objects.serialization import load_error
+from actorium.core.owner.task_state import FINISHED, PUSHED, QUEUED, RESOLVING
 from actorium.core.wire import protocol, transport
-from actorium.exceptions import ActorDiedError
-
-# Actor states as the gcs publishes them.
-PENDING, ALIVE, RESTARTING, DEAD = "PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD"
+from actorium.exceptions import ActorDiedError, TaskCancelledError
 
 
-class ActorState:
+class ActorState(enum.Enum):
+    PENDING = "PENDING_CREATION"  # being created (or re-created after RESTARTING)
+    ALIVE = "ALIVE"
+    RESTARTING = "RESTARTING"
+    DEAD = "DEAD"
+
+
+PENDING, ALIVE, RESTARTING, DEAD = ActorState
+# The gcs's states (gcs/actor_table.py) as a caller sees them.
+_FROM_GCS = {"DEPENDENCIES_UNREADY": PENDING, "PENDING_CREATION": PENDING, "ALIVE": ALIVE,
+             "RESTARTING": RESTARTING, "DEAD": DEAD}
+
+
+class InvalidTransition(RuntimeError):
+    pass
+
+
+class ActorEntry:
+    """One actor as this caller follows it: its state, address, and the calls on it."""
     __slots__ = ("actor_id", "state", "task_addr", "owner_addr", "queue", "inflight", "seq",
-                 "subscribed", "death", "max_task_retries", "name", "released")
+                 "subscribed", "death", "max_task_retries", "name", "released", "creation",
+                 "history")
 
     def __init__(self, actor_id: bytes, max_task_retries: int, name: str):
         self.actor_id = actor_id
         self.state = PENDING
+        self.history: collections.deque = collections.deque([(PENDING.name, "watched")],
+                                                            maxlen=32)
+        self.creation = None  # our creation call, kept for its arguments until the actor dies
         self.task_addr = ""
         self.owner_addr = ""
         self.queue: collections.deque = collections.deque()
@@ -39,13 +67,13 @@ class ActorState:
 class ActorSubmitter:
     def __init__(self, worker):
         self.w = worker
-        self.actors: dict[bytes, ActorState] = {}
+        self.actors: dict[bytes, ActorEntry] = {}
         self.caller_id = worker.worker_id
 
-    def _state(self, actor_id: bytes, max_task_retries: int = 0, name: str = "") -> ActorState:
+    def _state(self, actor_id: bytes, max_task_retries: int = 0, name: str = "") -> ActorEntry:
         st = self.actors.get(actor_id)
         if st is None:
-            st = self.actors[actor_id] = ActorState(actor_id, max_task_retries, name)
+            st = self.actors[actor_id] = ActorEntry(actor_id, max_task_retries, name)
         if not st.subscribed:
             st.subscribed = True
             self.w._send_gcs(protocol.SubscribeActor(actor_id))
@@ -55,31 +83,50 @@ class ActorSubmitter:
         """I/O thread: start following an actor (called when a handle is created)."""
         self._state(actor_id, max_task_retries, name)
 
+    def is_dead(self, actor_id: bytes) -> bool:
+        st = self.actors.get(actor_id)
+        return st is not None and st.state is DEAD
+
+    def create(self, spec, send, max_task_retries: int, name: str) -> None:
+        """I/O thread: follow a new actor and send its creation (``send(spec)``, to the
+        gcs) once the constructor's ref arguments are resolved. The arguments stay held
+        until the actor is dead for good: a restart builds it from them again."""
+        st = self._state(spec.actor_id, max_task_retries, name)
+        st.creation = spec
+        self.w.tasks.transition(spec, RESOLVING, "actor creation submitted")
+
+        def ready(spec):
+            self.w.tasks.transition(spec, QUEUED, "arguments ready")
+            self.w.tasks.transition(spec, PUSHED, "creation sent to the gcs")
+            send(spec)
+        self.w.submitter.resolve(spec, ready)
+
     def submit(self, spec) -> None:
-        self.w.submitter.live[spec.task_id] = spec
+        self.w.tasks.transition(spec, RESOLVING, "submitted")
         st = self._state(spec.actor_id)
         st.seq += 1
         spec.seq = st.seq
         self.w.submitter.resolve(spec, self._ready)
 
     def _ready(self, spec) -> None:
+        self.w.tasks.transition(spec, QUEUED, "arguments ready")
         st = self.actors[spec.actor_id]
-        if st.state == DEAD:
+        if st.state is DEAD:
             self._fail_dead(st, spec)
-        elif st.state == ALIVE and not st.queue:
+        elif st.state is ALIVE and not st.queue:
             self._send(st, spec)
         else:
             st.queue.append(spec)
 
-    def _send(self, st: ActorState, spec) -> None:
+    def _send(self, st: ActorEntry, spec) -> None:
         st.inflight[spec.task_id] = spec
-        self.w.submitter.inflight[spec.task_id] = spec
+        self.w.tasks.transition(spec, PUSHED, "sent to the actor")
         transport.send(st.task_addr, protocol.ActorCall(
             spec.task_id, spec.method, spec.args, spec.resolved, spec.num_returns,
             self.w.owner_addr, self.caller_id, spec.seq, spec.job, self.w.namespace,
             spec.request_key))
 
-    def _fail_dead(self, st: ActorState, spec) -> None:
+    def _fail_dead(self, st: ActorEntry, spec) -> None:
         self.w.fail(spec, ActorDiedError(
             f"The actor {st.name or st.actor_id.hex()} is dead: {st.death}",
             st.actor_id.hex()))
@@ -102,43 +149,70 @@ class ActorSubmitter:
         st.released = True
         self._stop_if_idle(st)
 
-    def _stop_if_idle(self, st: ActorState) -> None:
-        if not st.inflight and not st.queue and st.state != DEAD:
+    def _stop_if_idle(self, st: ActorEntry) -> None:
+        if not st.inflight and not st.queue and st.state is not DEAD:
             self.w._send_gcs(protocol.KillActor(transport.next_req_id(), st.actor_id, True))
 
     def on_actor_update(self, msg) -> None:
         st = self.actors.get(msg.actor_id)
-        if st is None:
-            return
-        previous_addr = st.task_addr
-        st.state = msg.state
-        if msg.state == ALIVE:
-            st.task_addr, st.owner_addr = msg.task_addr, msg.owner_addr
-            if previous_addr and previous_addr != msg.task_addr:
-                self._requeue_inflight(st, "the actor restarted")
-            while st.queue and st.state == ALIVE:
-                self._send(st, st.queue.popleft())
-        elif msg.state == RESTARTING:
-            self._requeue_inflight(st, msg.reason or "the actor's process died")
-        elif msg.state == DEAD:
-            st.death = msg.reason or "it was killed or crashed"
-            if msg.error:
-                err = load_error(msg.error)
-                st.death = f"{st.death}\n{err.traceback}"
-            for spec in list(st.inflight.values()):
-                self.w.submitter.inflight.pop(spec.task_id, None)
-                self._fail_dead(st, spec)
-            st.inflight.clear()
-            while st.queue:
-                self._fail_dead(st, st.queue.popleft())
+        if st is not None:
+            self._transition(st, _FROM_GCS[msg.state], msg)
 
-    def _requeue_inflight(self, st: ActorState, reason: str) -> None:
+    # -- the actor's state machine --------------------------------------------
+    def _transition(self, st: ActorEntry, new: ActorState, msg) -> None:
+        action = TRANSITIONS.get((st.state, new))
+        if action is None:
+            raise InvalidTransition(
+                f"actor {st.name or st.actor_id.hex()}: {st.state.name} -> {new.name} "
+                f"({msg.reason or 'update'}) is not allowed; history: {list(st.history)}")
+        st.history.append((new.name, msg.reason or "update"))
+        st.state = new
+        action(self, st, msg)
+
+    def _alive(self, st: ActorEntry, msg) -> None:
+        """Send the queued calls; calls still on an earlier process of it (a restart this
+        caller did not hear of) are retried or failed first."""
+        previous_addr = st.task_addr
+        st.task_addr, st.owner_addr = msg.task_addr, msg.owner_addr
+        self._creation_done(st, "the actor is alive")
+        if previous_addr and previous_addr != msg.task_addr:
+            self._requeue_inflight(st, "the actor restarted")
+        while st.queue and st.state is ALIVE:
+            self._send(st, st.queue.popleft())
+
+    def _restarting(self, st: ActorEntry, msg) -> None:
+        self._requeue_inflight(st, msg.reason or "the actor's process died")
+
+    def _pending(self, st: ActorEntry, msg) -> None:
+        """Being (re-)created: calls queue until it is alive."""
+
+    def _dead(self, st: ActorEntry, msg) -> None:
+        st.death = msg.reason or "it was killed or crashed"
+        if msg.error:
+            err = load_error(msg.error)
+            st.death = f"{st.death}\n{err.traceback}"
+        self._creation_done(st, "the actor died")
+        if st.creation is not None:
+            st.creation.holds = []
+            st.creation = None
+        for spec in list(st.inflight.values()):
+            self._fail_dead(st, spec)
+        st.inflight.clear()
+        while st.queue:
+            self._fail_dead(st, st.queue.popleft())
+
+    def _creation_done(self, st: ActorEntry, why: str) -> None:
+        spec = st.creation
+        if spec is not None and spec.state is PUSHED:
+            self.w.tasks.transition(spec, FINISHED, why)
+
+    def _requeue_inflight(self, st: ActorEntry, reason: str) -> None:
         """Calls that were on the dead process: retry if allowed, else fail them."""
         retry = []
         for spec in sorted(st.inflight.values(), key=lambda s: s.seq):
-            self.w.submitter.inflight.pop(spec.task_id, None)
             if spec.retries_left != 0 and not spec.cancelled:
                 spec.retries_left -= 1
+                self.w.tasks.transition(spec, QUEUED, f"retry: {reason}")
                 retry.append(spec)
             else:
                 self.w.fail(spec, ActorDiedError(
@@ -154,7 +228,26 @@ class ActorSubmitter:
             return
         if spec in st.queue:
             st.queue.remove(spec)
-            from actorium.exceptions import TaskCancelledError
             self.w.fail(spec, TaskCancelledError(f"actor task {spec.method} was cancelled"))
         elif spec.task_id in st.inflight and st.owner_addr:
             transport.send(st.owner_addr, protocol.CancelTask(spec.task_id, False))
+
+
+_S = ActorSubmitter
+# (from, to) -> what the update does. Repeats are allowed (a new subscription answers with
+# the current state), and so are skipped states; nothing leaves DEAD.
+TRANSITIONS = {
+    (PENDING, PENDING): _S._pending,
+    (PENDING, ALIVE): _S._alive,
+    (PENDING, RESTARTING): _S._restarting,
+    (PENDING, DEAD): _S._dead,
+    (ALIVE, ALIVE): _S._alive,
+    (ALIVE, RESTARTING): _S._restarting,
+    (ALIVE, PENDING): _S._pending,
+    (ALIVE, DEAD): _S._dead,
+    (RESTARTING, RESTARTING): _S._restarting,
+    (RESTARTING, PENDING): _S._pending,
+    (RESTARTING, ALIVE): _S._alive,
+    (RESTARTING, DEAD): _S._dead,
+    (DEAD, DEAD): lambda self, st, msg: None,
+}

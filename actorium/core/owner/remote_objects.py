@@ -129,7 +129,7 @@ def _reconstruct(cw, lost) -> int:
         spec.lease = None
         spec.lineage = False
         spec.retries_left -= 1 if spec.retries_left > 0 else 0
-        cw.submitter.submit(spec)
+        cw.submitter.submit(spec, "run again to rebuild a lost result")
     return len(specs)
 
 

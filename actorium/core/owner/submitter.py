@@ -6,8 +6,9 @@ work keeps coming (and briefly after, so a loop of synchronous calls does not pa
 lease round trip per task) and is returned when idle, or at once when the raylet asks
 for it back because other work waits.
 
-Task lifecycle here: resolving -> queued -> pushed -> finished, with retries going back
-to queued. Only the I/O thread touches this state.
+A task's lifecycle (resolving -> queued -> pushed -> finished, retries going back to
+queued) is the owner's TaskTable (task_state.py): every step here is a transition there.
+Only the I/O thread touches this state.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import sys
 
 from actorium.core.objects.object_ref import ObjectRef
 from actorium.core.objects.serialization import VALUE_ERROR, load_error
+from actorium.core.owner.task_state import PUSHED, QUEUED, RESOLVING
 from actorium.core.wire import protocol, transport
 from actorium.exceptions import TaskCancelledError, WorkerCrashedError
 
@@ -64,14 +66,12 @@ class TaskSubmitter:
         self.w = worker
         self.shapes: dict = {}
         self.leases: dict[int, Lease] = {}
-        self.inflight: dict[bytes, object] = {}  # task_id -> spec, pushed to a worker
         self._infeasible_warned: set = set()
         self._requests: dict[int, ShapeQueue] = {}  # lease request id -> its queue
-        self.live: dict[bytes, object] = {}  # task_id -> spec, from submit to finish
 
     # -- entry points (I/O thread) -------------------------------------------
-    def submit(self, spec) -> None:
-        self.live[spec.task_id] = spec
+    def submit(self, spec, why: str = "submitted") -> None:
+        self.w.tasks.transition(spec, RESOLVING, why)
         if spec.cancelled:
             self.w.fail(spec, TaskCancelledError(f"task {spec.name} was cancelled"))
             return
@@ -108,6 +108,7 @@ class TaskSubmitter:
                 w.request_from_owner(ref.id, ref.owner)
 
     def _enqueue(self, spec) -> None:
+        self.w.tasks.transition(spec, QUEUED, "arguments ready")
         q = self.shapes.get(spec.key)
         if q is None:
             q = self.shapes[spec.key] = ShapeQueue(spec.shape, spec.strategy)
@@ -140,7 +141,7 @@ class TaskSubmitter:
     def _push(self, lease: Lease, spec) -> None:
         spec.lease = lease
         lease.inflight[spec.task_id] = spec
-        self.inflight[spec.task_id] = spec
+        self.w.tasks.transition(spec, PUSHED, "pushed to a leased worker")
         transport.send(lease.task_addr, protocol.PushTask(
             spec.task_id, spec.fn_id, spec.name, spec.args,
             spec.resolved,
@@ -244,12 +245,12 @@ class TaskSubmitter:
         q = lease.key
         q.leases.remove(lease)
         for spec in list(lease.inflight.values()):
-            self.inflight.pop(spec.task_id, None)
             spec.lease = None
             if spec.cancelled:
                 self.w.fail(spec, TaskCancelledError(f"task {spec.name} was cancelled"))
             elif spec.retries_left != 0 and spec.stream is None:
                 spec.retries_left -= 1
+                self.w.tasks.transition(spec, QUEUED, "retry: its worker died")
                 q.queue.appendleft(spec)
             else:
                 self.w.fail(spec, WorkerCrashedError(
@@ -266,6 +267,7 @@ class TaskSubmitter:
         if results and results[0][0] == VALUE_ERROR and self._should_retry(spec, results[0][1]):
             spec.retries_left -= 1
             spec.lease = None
+            self.w.tasks.transition(spec, QUEUED, "retry: it raised a retryable exception")
             lease.key.queue.append(spec)
         elif spec.stream is not None:
             count = results[0][2] if results else 0
@@ -298,7 +300,7 @@ class TaskSubmitter:
         return err.exception is not None and isinstance(err.exception, tuple(spec.retry_exceptions))
 
     def on_stream_item(self, msg) -> None:
-        spec = self.inflight.get(msg.task_id)
+        spec = self.w.tasks.pushed.get(msg.task_id)
         if spec is None or spec.stream is None or spec.stream.has(msg.index):
             return  # a re-delivered call re-sends the items before its crash: keep the first
         from actorium.core.ids import object_id_for
@@ -325,7 +327,7 @@ class TaskSubmitter:
 
     # -- cancellation ---------------------------------------------------------
     def cancel(self, task_id: bytes, force: bool) -> None:
-        spec = self.live.get(task_id)
+        spec = self.w.tasks.live.get(task_id)
         if spec is None:
             return
         spec.cancelled = True

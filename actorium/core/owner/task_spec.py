@@ -10,13 +10,15 @@ class TaskSpec:
     """One submission. ``holds`` keeps every ref the task needs alive until it ends."""
     __slots__ = ("task_id", "kind", "fn_id", "name", "args", "slots", "resolved",
                  "num_returns", "return_ids", "key", "shape", "retries_left",
-                 "retry_exceptions", "actor_id", "method", "seq", "cancelled", "lease",
+                 "retry_exceptions", "actor_id", "method", "seq", "cancelled", "lease", "state", "story",
                  "pending_deps", "holds", "stream", "job", "failed", "request_key", "strategy",
                  "lineage")
 
     def __init__(self, task_id, kind, name, args, slots, num_returns, return_ids, job):
         self.task_id = task_id
-        self.kind = kind  # "task" | "actor"
+        self.kind = kind  # "task" | "actor" | "create"
+        self.state = None  # a TaskState once submitted (task_state.py)
+        self.story: list = []  # [(state, why)] of every transition
         self.fn_id = b""
         self.name = name
         self.args = args

@@ -25,7 +25,10 @@ from actorium.core.objects import object_ref, serialization
 from actorium.core.objects.object_ref import ObjectRef
 from actorium.core.objects.serialization import VALUE_ERROR, VALUE_INLINE, VALUE_STORED
 from actorium.core.owner import reconnect, remote_objects
+from actorium.core.owner.actor_submitter import ActorSubmitter
 from actorium.core.owner.ownership import ReferenceTable
+from actorium.core.owner.submitter import TaskSubmitter
+from actorium.core.owner.task_state import FINISHED, TaskTable
 from actorium.core.wire import protocol, transport
 from actorium.exceptions import GetTimeoutError, ObjectStoreFullError
 
@@ -92,8 +95,7 @@ class CoreWorker:
         self.current_task_id = b""
         self.current_actor_id = b""
         self.log_sink = None  # drivers print worker output through this
-        from actorium.core.owner.submitter import TaskSubmitter
-        from actorium.core.owner.actor_submitter import ActorSubmitter
+        self.tasks = TaskTable()
         self.submitter = TaskSubmitter(self)
         self.actors = ActorSubmitter(self)
         self._handlers = self._build_handlers()
@@ -266,8 +268,8 @@ class CoreWorker:
             cb(msg)
 
     def _on_task_reply(self, msg) -> None:
-        spec = self.submitter.inflight.pop(msg.task_id, None)
-        if spec is None:
+        spec = self.tasks.pushed.get(msg.task_id)
+        if spec is None:  # a late or repeated reply
             self._discard_results(msg.results)
             return
         if spec.kind == "task":
@@ -280,8 +282,9 @@ class CoreWorker:
             if r[0] == VALUE_STORED:
                 self._free_stored([r[1]], r[3] if len(r) > 3 else "")
 
-    def complete(self, spec, results: list, contained=()) -> None:
+    def complete(self, spec, results: list, contained=(), why: str = "replied") -> None:
         """I/O thread: publish a finished task's results to its return refs."""
+        self.tasks.transition(spec, FINISHED, why)
         refs = self.refs
         if contained:
             contained = [self._adopt(oid, owner) for oid, owner in contained]
@@ -296,7 +299,6 @@ class CoreWorker:
                 spec.lineage = True
         if not spec.lineage:
             spec.holds = []  # lineage keeps the arguments alive, as Ray's lineage pinning
-        self.submitter.live.pop(spec.task_id, None)
 
     def _adopt(self, object_id: bytes, owner: str) -> ObjectRef:
         ref = ObjectRef(object_id, owner)
@@ -306,7 +308,7 @@ class CoreWorker:
 
     def fail(self, spec, exc: BaseException, user_error: bool = False) -> None:
         blob = serialization.error_blob(exc, spec.name, os.getpid(), user_error=user_error)
-        self.complete(spec, [[VALUE_ERROR, blob, 0]])
+        self.complete(spec, [[VALUE_ERROR, blob, 0]], why=f"failed: {type(exc).__name__}")
 
     def _on_get_object(self, msg) -> None:
         def send(object_id, value):

@@ -1,0 +1,75 @@
+"""The lifecycle of a call at its owner: a task, an actor call, or an actor's creation.
+
+States, the allowed transitions, and the one function that moves a call between them
+(``TaskTable.transition``). A transition not in ``TRANSITIONS`` raises with the call's
+story, so a lifecycle bug is loud. Only the owner's I/O thread calls it.
+
+::
+
+    (submitted) -> RESOLVING -> QUEUED -> PUSHED -> FINISHED
+                       |          |  ^       |
+                       +----------+--|-------+--> FINISHED   (failed argument, cancelled,
+                                     |                        unschedulable, actor dead)
+                                     +-- PUSHED              (retried: worker or actor died,
+                                                              retryable error)
+    FINISHED -> RESOLVING   (run again to rebuild a lost result from lineage)
+
+An actor's creation goes RESOLVING -> QUEUED -> PUSHED (sent to the gcs) and finishes
+when the caller hears the actor is alive or dead.
+"""
+from __future__ import annotations
+
+import enum
+
+
+class TaskState(enum.Enum):
+    RESOLVING = "resolving"  # waiting for the values of its ref arguments
+    QUEUED = "queued"        # ready; waiting for a leased worker, or for its actor
+    PUSHED = "pushed"        # on a worker (or the gcs, for a creation), no reply yet
+    FINISHED = "finished"    # its results or its error are recorded
+
+
+RESOLVING, QUEUED, PUSHED, FINISHED = TaskState
+
+TRANSITIONS = frozenset({
+    (None, RESOLVING),
+    (RESOLVING, QUEUED),
+    (RESOLVING, FINISHED),
+    (QUEUED, PUSHED),
+    (QUEUED, FINISHED),
+    (PUSHED, FINISHED),
+    (PUSHED, QUEUED),
+    (FINISHED, RESOLVING),
+})
+
+
+class InvalidTransition(RuntimeError):
+    pass
+
+
+class TaskTable:
+    """The calls this owner submitted and has not finished (``live``), and those of them
+    on a worker now (``pushed``); both follow from the states, so they cannot disagree."""
+
+    def __init__(self):
+        self.live: dict[bytes, object] = {}
+        self.pushed: dict[bytes, object] = {}
+
+    def transition(self, spec, new: TaskState, why: str) -> None:
+        old = spec.state
+        if (old, new) not in TRANSITIONS:
+            raise InvalidTransition(
+                f"{spec.kind} {spec.name} ({spec.task_id.hex()}): "
+                f"{old.name if old else 'new'} -> {new.name} ({why}) is not allowed; "
+                f"story: {spec.story}")
+        spec.state = new
+        spec.story.append((new.name, why))
+        task_id = spec.task_id
+        if new is PUSHED:
+            self.pushed[task_id] = spec
+        elif old is PUSHED:
+            del self.pushed[task_id]
+        if new is FINISHED:
+            del self.live[task_id]
+        elif old is None or old is FINISHED:
+            self.live[task_id] = spec
