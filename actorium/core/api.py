@@ -399,6 +399,16 @@ class RuntimeContext:
     def get_actor_id(self) -> str | None:
         return self._w.current_actor_id.hex() or None
 
+    def is_canceled(self) -> bool:
+        """Whether ``cancel`` was called on the running task or actor call: a sync
+        actor's call is not interrupted (its state matters), so it may poll this and
+        stop early, as with Ray."""
+        executor = getattr(self._w, "executor", None)
+        if executor is None or executor.loop is not None:
+            raise RuntimeError("is_canceled() is only available inside a task or a call "
+                               "of a sync actor (not from a driver or an async actor)")
+        return bool(executor.running) and executor.running in executor.cancelled
+
     @property
     def namespace(self) -> str:
         return self._w.namespace

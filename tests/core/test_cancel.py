@@ -236,3 +236,24 @@ def test_force_cancel_of_an_actor_call_is_refused(shared_cluster):
     with pytest.raises(ValueError, match="force"):
         actorium.cancel(ref, force=True)
     actorium.get(ref, timeout=10)
+
+
+def test_a_sync_actor_call_can_poll_is_canceled_and_stop_early(shared_cluster, tmp_path):
+    started = tmp_path / "started"
+
+    @actorium.remote
+    class Polite:
+        def long_job(self, path):
+            open(path, "w").close()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if actorium.get_runtime_context().is_canceled():
+                    return "stopped early"
+                time.sleep(0.01)
+            return "ran to the end"
+
+    a = Polite.remote()
+    ref = a.long_job.remote(str(started))
+    _wait_for(started)
+    actorium.cancel(ref)
+    assert actorium.get(ref, timeout=10) == "stopped early"
