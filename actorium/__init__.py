@@ -14,10 +14,12 @@ from actorium import sandbox, util
 from actorium import durable
 from actorium.durable.sessions import session
 
+ObjectID = ObjectRef  # Ray's older name for an object ref
+
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActorClass", "ActorHandle", "ObjectRef", "ObjectRefGenerator", "RemoteFunction",
+    "ActorClass", "ActorHandle", "ObjectID", "ObjectRef", "ObjectRefGenerator", "RemoteFunction",
     "available_resources", "cancel", "cluster_resources", "exceptions", "get", "get_actor",
     "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put",
     "remote", "sandbox", "SandboxPolicy", "session", "shutdown", "util", "wait", "durable",
