@@ -23,7 +23,8 @@ import enum
 
 
 class TaskState(enum.Enum):
-    RESOLVING = "resolving"  # waiting for the values of its ref arguments
+    RESOLVING = "resolving"  # waiting for its ref arguments (ordered actor calls: and for
+                             # the calls before it)
     QUEUED = "queued"        # ready; waiting for a leased worker, or for its actor
     PUSHED = "pushed"        # on a worker (or the gcs, for a creation), no reply yet
     FINISHED = "finished"    # its results or its error are recorded

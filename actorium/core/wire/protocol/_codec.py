@@ -8,8 +8,9 @@ from typing import Any
 import msgpack
 
 # 2: ActorInit.durable and the durable store messages; 3: JournalBegin.attempt, Replica*;
-# 4: ActorInit.durable became ActorInit.runtime (any registered actor runtime)
-PROTOCOL_VERSION = 4
+# 4: CancelTask.recursive; 5: ActorInit.durable became ActorInit.runtime (any registered
+# actor runtime)
+PROTOCOL_VERSION = 5
 
 _BY_OP: dict[str, type] = {}
 _FIELDS: dict[type, tuple[str, ...]] = {}
