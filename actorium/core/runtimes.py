@@ -69,11 +69,7 @@ def isolation_names() -> list[str]:
 
 
 def isolation(name: str) -> Isolation:
-    try:
-        return _isolations[name]
-    except KeyError:
-        raise ValueError(f"isolation={name!r} is not available here; registered: "
-                         f"{', '.join(map(repr, isolation_names())) or 'none'}") from None
+    return _lookup(_isolations, name, f"isolation={name!r} is not available here", ValueError)
 
 
 def register_actor_runtime(runtime: ActorRuntime) -> None:
@@ -85,8 +81,13 @@ def actor_runtimes() -> list[ActorRuntime]:
 
 
 def actor_runtime(name: str) -> ActorRuntime:
+    return _lookup(_actor_runtimes, name,
+                   f"actor runtime {name!r} is not registered in this process", RuntimeError)
+
+
+def _lookup(registry: dict, name: str, missing: str, error: type):
     try:
-        return _actor_runtimes[name]
+        return registry[name]
     except KeyError:
-        raise RuntimeError(f"actor runtime {name!r} is not registered in this process; "
-                           f"registered: {', '.join(sorted(_actor_runtimes)) or 'none'}") from None
+        raise error(f"{missing}; registered: "
+                    f"{', '.join(map(repr, sorted(registry))) or 'none'}") from None
