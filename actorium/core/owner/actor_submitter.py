@@ -76,7 +76,7 @@ class ActorSubmitter:
         self.actors: dict[bytes, ActorEntry] = {}
         self.caller_id = worker.worker_id
 
-    def _state(self, actor_id: bytes, max_task_retries: int = 0, name: str = "") -> ActorEntry:
+    def _entry(self, actor_id: bytes, max_task_retries: int = 0, name: str = "") -> ActorEntry:
         st = self.actors.get(actor_id)
         if st is None:
             st = self.actors[actor_id] = ActorEntry(actor_id, max_task_retries, name)
@@ -84,10 +84,6 @@ class ActorSubmitter:
             st.subscribed = True
             self.w._send_gcs(protocol.SubscribeActor(actor_id))
         return st
-
-    def watch(self, actor_id: bytes, max_task_retries: int, name: str) -> None:
-        """I/O thread: start following an actor (called when a handle is created)."""
-        self._state(actor_id, max_task_retries, name)
 
     def is_dead(self, actor_id: bytes) -> bool:
         st = self.actors.get(actor_id)
@@ -97,7 +93,7 @@ class ActorSubmitter:
         """I/O thread: follow a new actor and send its creation (``send(spec)``, to the
         gcs) once the constructor's ref arguments are resolved. The arguments stay held
         until the actor is dead for good: a restart builds it from them again."""
-        st = self._state(spec.actor_id, max_task_retries, name)
+        st = self._entry(spec.actor_id, max_task_retries, name)
         st.creation = spec
         self.w.tasks.transition(spec, RESOLVING, "actor creation submitted")
 
@@ -109,7 +105,7 @@ class ActorSubmitter:
 
     def submit(self, spec) -> None:
         self.w.tasks.transition(spec, RESOLVING, "submitted")
-        st = self._state(spec.actor_id)
+        st = self._entry(spec.actor_id)
         st.seq += 1
         spec.seq = st.seq
         if not spec.ordered:

@@ -18,7 +18,7 @@ class TaskSpec:
         self.task_id = task_id
         self.kind = kind  # "task" | "actor" | "create"
         self.state = None  # a TaskState once submitted (task_state.py)
-        self.story: list = []  # [(state, why)] of every transition
+        self.story: list = []  # every TaskState it went through, in order
         self.fn_id = b""
         self.name = name
         self.args = args

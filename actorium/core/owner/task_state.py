@@ -32,16 +32,20 @@ class TaskState(enum.Enum):
 
 RESOLVING, QUEUED, PUSHED, FINISHED = TaskState
 
-TRANSITIONS = frozenset({
-    (None, RESOLVING),
-    (RESOLVING, QUEUED),
-    (RESOLVING, FINISHED),
-    (QUEUED, PUSHED),
-    (QUEUED, FINISHED),
-    (PUSHED, FINISHED),
-    (PUSHED, QUEUED),
-    (FINISHED, RESOLVING),
-})
+# The allowed next states of each state (None: not submitted yet). Kept as tuples on the
+# members, so checking a transition on the per-call path compares identities only.
+_NEXT = {
+    None: (RESOLVING,),
+    RESOLVING: (QUEUED, FINISHED),
+    QUEUED: (PUSHED, FINISHED),
+    PUSHED: (FINISHED, QUEUED),
+    FINISHED: (RESOLVING,),
+}
+for _state, _nexts in _NEXT.items():
+    if _state is not None:
+        _state.nexts = _nexts
+_NEW = _NEXT[None]
+TRANSITIONS = frozenset((old, new) for old, nexts in _NEXT.items() for new in nexts)
 
 
 class InvalidTransition(RuntimeError):
@@ -57,14 +61,16 @@ class TaskTable:
         self.pushed: dict[bytes, object] = {}
 
     def transition(self, spec, new: TaskState, why: str) -> None:
+        """Move ``spec`` to ``new``; its story keeps each state it went through (``why``
+        is only reported, for the transition that is refused)."""
         old = spec.state
-        if (old, new) not in TRANSITIONS:
+        if new not in (_NEW if old is None else old.nexts):
             raise InvalidTransition(
                 f"{spec.kind} {spec.name} ({spec.task_id.hex()}): "
                 f"{old.name if old else 'new'} -> {new.name} ({why}) is not allowed; "
-                f"story: {spec.story}")
+                f"story: {[state.name for state in spec.story]}")
         spec.state = new
-        spec.story.append((new.name, why))
+        spec.story.append(new)
         task_id = spec.task_id
         if new is PUSHED:
             self.pushed[task_id] = spec
