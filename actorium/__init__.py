@@ -13,6 +13,9 @@ from actorium.isolation.policy import SandboxPolicy
 from actorium import sandbox, util
 from actorium import durable
 from actorium.durable.sessions import session
+from actorium.serve.api import (cluster_token, delete_deployment, deploy, deployments,
+                                get_deployment_handle, http_url)
+from actorium.serve.handle import Deployment, DeploymentHandle
 
 __version__ = "0.1.0"
 
@@ -21,5 +24,7 @@ __all__ = [
     "available_resources", "cancel", "cluster_resources", "exceptions", "get", "get_actor",
     "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put",
     "remote", "sandbox", "SandboxPolicy", "session", "shutdown", "util", "wait", "durable",
+    "Deployment", "DeploymentHandle", "cluster_token", "delete_deployment", "deploy",
+    "deployments", "get_deployment_handle", "http_url",
     "__version__",
 ]

@@ -156,10 +156,21 @@ class CheckpointError(ActoriumError):
     """An actor's state could not be checkpointed or restored."""
 
 
+class BackPressureError(ActoriumError):
+    """A deployment's request queue is full (``max_queued_requests`` waiting for a
+    replica): the request was refused without running. HTTP callers get 429."""
+
+
+class DeploymentError(ActoriumError):
+    """A deployment could not be created, found or reached (unknown name, replicas
+    that fail to start, a controller that does not answer)."""
+
+
 __all__ = [
     "ActoriumError", "TaskError", "WorkerCrashedError", "ActorDiedError",
     "GetTimeoutError", "TaskCancelledError", "ObjectLostError",
     "OwnerDiedError", "ObjectStoreFullError", "NodeDiedError", "SandboxViolation",
     "TaskUnschedulableError", "ActorUnschedulableError",
     "AuthenticationError", "AmbiguousStep", "JournalError", "CheckpointError",
+    "BackPressureError", "DeploymentError",
 ]
