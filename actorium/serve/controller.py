@@ -22,6 +22,7 @@ TICK_S = 0.05
 ROUTER_TTL_S = 3.0          # a router silent this long is gone (its process exited)
 DRAIN_TIMEOUT_S = 600.0     # a replica still busy after this is stopped anyway
 START_BACKOFF_S = 1.0       # after a replica failed to start, before trying again
+PIN_PUBLISH_S = 0.25        # new session pins are sent to routers at most this often
 
 
 class _Router:
@@ -79,6 +80,7 @@ class ServeController:
         if old is not None:
             dep.version = old.version + 1
         self.deps[cfg.name] = dep
+        self._status_written = 0.0
         for _ in range(cfg.min_replicas):
             self._start_replica(dep)
         self._notify()
@@ -100,6 +102,7 @@ class ServeController:
             return False
         await self._retire(dep, timeout)
         self.deps.pop(name, None)
+        self._status_written = 0.0
         self._notify()
         return True
 
@@ -124,7 +127,7 @@ class ServeController:
             for key, rid in (rep.get("pins") or {}).items():
                 if rid in dep.replicas and key not in dep.pins:
                     dep.pins[key] = rid
-                    dep.table_cache = None
+                    dep.pins_dirty = True
             now = time.monotonic()
             for key in rep.get("used") or ():
                 dep.session_used[key] = now
@@ -210,6 +213,12 @@ class ServeController:
         return load, peak, waiting
 
     def _tick(self, dep, now: float) -> None:
+        if dep.pins_dirty and now - dep.pins_sent > PIN_PUBLISH_S:
+            # New session pins reach the other routers with the next table; batched,
+            # since every new session would otherwise resend the table to all routers.
+            dep.pins_dirty, dep.pins_sent = False, now
+            dep.bump()
+            self._notify()
         if not dep.deleting:
             self._scale(dep, now)
             self._park_idle_sessions(dep, now)

@@ -70,6 +70,8 @@ class DeploymentState:
     failures: int = 0
     last_failure: float = 0.0
     table_cache: dict | None = None
+    pins_dirty: bool = False
+    pins_sent: float = 0.0
 
     @property
     def name(self) -> str:
