@@ -164,7 +164,7 @@ class Edge:
                 return StreamingResponse(_sse(out), media_type="text/event-stream",
                                          headers={"Cache-Control": "no-cache"})
             try:
-                items = [await ref async for ref in _refs(out)]
+                items = [item async for item in _refs(out)]
                 return _json_result(items)
             except Exception as exc:
                 return _error(500, *_exception_body(exc))
