@@ -308,7 +308,7 @@ class ServeController:
             dep.replicas.pop(rep.rid, None)
             dep.failures += 1
             dep.last_failure = time.monotonic()
-            dep.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            dep.error = _summary(exc)
             dep.bump()
             self._notify()
             return
@@ -370,3 +370,12 @@ class ServeController:
 
 
 STATUS_KEY = b"actorium-serve:status"
+
+
+def _summary(exc: BaseException) -> str:
+    """One line for a replica that failed to start: the error and, when the text holds a
+    traceback (a constructor that raised), its last line — the user's exception."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    return lines[0] if len(lines) == 1 else f"{lines[-1]} ({lines[0]})"
