@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import msgpack
 
-from actorium.core import protocol, transport
+from actorium.core import protocol, serialization, transport
 from actorium.core.actor import ActorClass, ActorHandle, ActorMethod
 from actorium.core.api import cancel, get, get_actor, kill, nodes, remote
 from actorium.core.auth import process_token
 from actorium.core.object_ref import ObjectRef, ObjectRefGenerator
 from actorium.core import object_ref as _object_ref
+from actorium.exceptions import ActorDiedError
 from actorium.durable.sessions import NAMESPACE as SESSION_NAMESPACE
 from actorium.durable.sessions import session
 from actorium.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -66,16 +67,27 @@ def kv_put(key: bytes, value) -> None:
 
 
 def on_done(ref: ObjectRef, fn) -> None:
-    """Call ``fn()`` once ``ref`` has a value or an error — on the core worker's I/O
-    thread, or at once if it has one already. Cheaper than ``ref.future()``: the value
-    is not deserialized. The callback holds ``ref``, so its entry outlives the caller's
-    copy until the value arrives."""
+    """Call ``fn(actor_died)`` once ``ref`` has a value or an error — on the core
+    worker's I/O thread, or at once if it has one already; ``actor_died`` tells whether
+    the error is that the actor is dead. Cheaper than ``ref.future()``: a value is not
+    deserialized (only an error is). The callback holds ``ref``, so its entry outlives
+    the caller's copy until the value arrives."""
     worker = current_worker()
 
-    def done(_object_id, _value, _keep=ref):
-        fn()
-    if worker.refs.add_waiter(ref.id, ref.owner, done) is not None:
-        fn()
+    def done(_object_id, value, _keep=ref):
+        fn(_actor_died(value))
+    value = worker.refs.add_waiter(ref.id, ref.owner, done)
+    if value is not None:
+        fn(_actor_died(value))
+
+
+def _actor_died(value) -> bool:
+    if not value or value[0] != serialization.VALUE_ERROR:
+        return False
+    try:
+        return isinstance(serialization.load_error(value[1]).exception, ActorDiedError)
+    except Exception:
+        return False
 
 
 def method_signatures(actor_cls: ActorClass) -> dict:

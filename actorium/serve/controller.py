@@ -129,6 +129,8 @@ class ServeController:
                     dep.pins[key] = rid
                     dep.pins_dirty = True
             now = time.monotonic()
+            for rid in rep.get("dead") or ():
+                self._lost(dep, rid)
             for key in rep.get("used") or ():
                 dep.session_used[key] = now
             if rep.get("queued") and not dep.pool(rp.STARTING, rp.RUNNING):
@@ -271,6 +273,16 @@ class ServeController:
         replica.draining(dep.version)
         for key in [k for k, rid in dep.pins.items() if rid == replica.rid]:
             del dep.pins[key]
+        self._notify()
+
+    def _lost(self, dep, rid: str) -> None:
+        """A router saw the replica dead (crashed): forget it; load starts another."""
+        r = dep.replicas.pop(rid, None)
+        if r is None:
+            return
+        for key in [k for k, v in dep.pins.items() if v == rid]:
+            del dep.pins[key]
+        dep.bump()
         self._notify()
 
     def _finish_drains(self, dep, now: float) -> None:

@@ -69,6 +69,7 @@ class Router:
         self._pins: dict = {}              # session key -> rid, while rid is routable
         self._new_pins: dict = {}
         self._used: set = set()
+        self._dead: set = set()            # rids seen dead since the last report
         self.ongoing: dict = {}            # rid -> requests in flight from this process
         self._waiters: deque = deque()
         self._peak = 0
@@ -97,9 +98,10 @@ class Router:
         with self._lock:
             queued = len(self._waiters)
             rep = {"v": self.version, "ongoing": dict(self.ongoing), "queued": queued,
-                   "peak": self._peak, "pins": self._new_pins, "used": list(self._used)}
+                   "peak": self._peak, "pins": self._new_pins, "used": list(self._used),
+                   "dead": list(self._dead)}
             self._peak = sum(self.ongoing.values()) + queued
-            self._new_pins, self._used = {}, set()
+            self._new_pins, self._used, self._dead = {}, set(), set()
         return rep
 
     def busy(self) -> bool:
@@ -248,5 +250,17 @@ class Router:
             self.release(rid)
             raise
         ref = out.completed() if isinstance(out, rt.ObjectRefGenerator) else out
-        rt.on_done(ref, lambda: self.release(rid))
+        rt.on_done(ref, lambda died: self._finished(rid, died))
         return out
+
+    def _finished(self, rid: str, died: bool) -> None:
+        if died:
+            # The replica crashed (not drained: drained replicas get no requests). Stop
+            # routing to it now; the next report tells the controller.
+            with self._lock:
+                self._replicas = [r for r in self._replicas if r[0] != rid]
+                self._by_rid.pop(rid, None)
+                self._sessions = {k: v for k, v in self._sessions.items() if v[0] != rid}
+                self._pins = {k: v for k, v in self._pins.items() if v != rid}
+                self._dead.add(rid)
+        self.release(rid)

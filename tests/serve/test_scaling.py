@@ -165,3 +165,20 @@ def test_unknown_method_on_the_handle_names_the_methods(serve_cluster, deployed)
         dep.handle.nope.remote()
     with pytest.raises(DeploymentError, match="no deployment named"):
         actorium.get_deployment_handle("absent")
+
+
+def test_a_crashed_replica_is_replaced(serve_cluster, deployed):
+    import os
+    import signal
+    from actorium.exceptions import ActorDiedError
+    dep = deployed(Echo, name="s-crash", min_replicas=1, max_replicas=1)
+    pid = actorium.get(dep.handle.pid.remote(), timeout=10)
+    os.kill(pid, signal.SIGKILL)
+
+    def served_by_new_replica():
+        try:
+            return actorium.get(dep.handle.pid.remote(), timeout=10) != pid
+        except ActorDiedError:
+            return False  # a request that reached the dead replica before it was known
+    assert wait_until(served_by_new_replica, timeout=20)
+    assert _replicas("s-crash") == 1
