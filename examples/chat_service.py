@@ -68,10 +68,11 @@ def main() -> None:
                 print(json.loads(line[6:]), end=" ", flush=True)
     print()
 
-    # A burst of 8 concurrent users: the deployment adds replicas.
+    # A burst: 8 at a time from 120 users. New sessions spread over the replicas the
+    # burst adds (a session stays on the replica it started on while that one runs).
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         pids = set(pool.map(lambda i: json.load(post(
-            f"{url}/chat/chat", token, {"args": [f"q{i}"]}, session=f"user{i % 8}"))["pid"],
+            f"{url}/chat/chat", token, {"args": [f"q{i}"]}, session=f"user{i}"))["pid"],
             range(120)))
     print(f"burst served by {len(pids)} replica(s); status: {actorium.deployments()['chat']}")
 
