@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 
 from actorium.serve import _runtime as rt
@@ -70,6 +71,10 @@ class HttpIngress:
 def ensure_ingress(host: str = "127.0.0.1", port: int = 0, timeout: float = 60.0) -> str:
     """Start the cluster's ingress on the head node if needed; its base URL. A running
     ingress keeps its address (``host``/``port`` apply to the first start only)."""
+    missing = [m for m in ("uvicorn", "starlette") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise RuntimeError(f"the HTTP ingress needs {' and '.join(missing)}: install the "
+                           f"serve extra, pip install 'actorium[serve]'")
     head = next((n["NodeID"] for n in rt.nodes() if n.get("IsHead") and n.get("Alive")), None)
     opts = dict(name=NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
                 max_concurrency=100000)
