@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+TIMEOUT_S = 60.0  # no request of a benchmark waits longer than this
+
 
 class _Response:
     def __init__(self):
@@ -33,7 +35,8 @@ class Connection:
         self.reader = self.writer = None
 
     async def open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.reader, self.writer = await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port), TIMEOUT_S)
 
     def encode(self, path: str, payload) -> bytes:
         body = json.dumps(payload).encode()
@@ -47,8 +50,10 @@ class Connection:
         self.writer.write(raw)
         resp = _Response()
         parser = httptools.HttpResponseParser(resp)
+        deadline = time.monotonic() + TIMEOUT_S
         while not resp.done:
-            data = await self.reader.read(65536)
+            data = await asyncio.wait_for(self.reader.read(65536),
+                                          max(0.001, deadline - time.monotonic()))
             if not data:
                 raise ConnectionError("the server closed the connection")
             parser.feed_data(data)

@@ -176,7 +176,9 @@ port = int(sys.argv[1])
 ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
 serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config={"log_level": "ERROR"})
 
-@serve.deployment(num_replicas=1)
+# num_cpus=0 as actorium's actors: with Ray's default of 1 CPU per replica, the three
+# deployments would not fit on 2 CPUs and the cold one could never start.
+@serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": 0})
 class Bench:
     async def __call__(self, request):
         body = await request.json()
@@ -184,7 +186,7 @@ class Bench:
 
 # Ray's default max_ongoing_requests (5) makes its router back off when 32 clients
 # wait; the same deployment allowing 64 in flight is measured too and the better used.
-@serve.deployment(num_replicas=1, max_ongoing_requests=64)
+@serve.deployment(num_replicas=1, max_ongoing_requests=64, ray_actor_options={"num_cpus": 0})
 class Bench64:
     async def __call__(self, request):
         body = await request.json()
@@ -192,7 +194,8 @@ class Bench64:
 
 @serve.deployment(autoscaling_config={"min_replicas": 0, "max_replicas": 1,
                                       "downscale_delay_s": 1, "upscale_delay_s": 0,
-                                      "initial_replicas": 0})
+                                      "initial_replicas": 0},
+                  ray_actor_options={"num_cpus": 0})
 class Cold:
     async def __call__(self, request):
         body = await request.json()
@@ -224,7 +227,8 @@ def run_ray(args, python) -> dict:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([python, "-c", RAY_CHILD, str(port)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
     out: dict = {}
     try:
         line = proc.stdout.readline()
@@ -256,7 +260,23 @@ def run_ray(args, python) -> dict:
         except Exception:
             proc.kill()
             proc.wait(10)
+        _kill_ray_session(proc.pid)
     return out
+
+
+def _kill_ray_session(driver_pid: int) -> None:
+    """Ray's daemons (gcs, raylet, workers) of the child's session, if any outlived it:
+    found by the session directory that names the driver's pid, never by a broad name."""
+    import psutil
+    tag = f"_{driver_pid}"
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if "/tmp/ray/session_" in cmd and tag in cmd:
+            for c in [p] + p.children(recursive=True):
+                try:
+                    c.kill()
+                except psutil.Error:
+                    pass
 
 
 # -- report ------------------------------------------------------------------------------

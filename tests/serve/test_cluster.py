@@ -27,6 +27,15 @@ DEPLOY = """
 """
 
 
+def _refused(url: str) -> bool:
+    """Whether nothing listens at ``url`` any more."""
+    try:
+        httpx.post(url, json={}, timeout=2)
+    except httpx.TransportError:
+        return True
+    return False
+
+
 def _token(env: Env) -> str:
     return open(env.token_file).read().strip()
 
@@ -56,12 +65,7 @@ def test_deployment_outlives_its_driver_and_shows_in_the_cli(env):
     session = env.current()["session_dir"]
     assert env.cli("stop").returncode == 0
     assert _wait(lambda: not _session_pids(session), 10)
-    try:
-        httpx.post(url + "/svc/hello", json={}, timeout=2)
-        refused = False
-    except httpx.TransportError:
-        refused = True
-    assert refused
+    assert _refused(url + "/svc/hello")
 
 
 def test_http_port_needs_head(env):
@@ -94,9 +98,4 @@ def test_embedded_cluster_leaves_nothing_running_after_shutdown(tmp_path):
     session = re.search(r"SESSION (\S+)", out.stdout).group(1)
     assert _wait(lambda: not _session_pids(session), 10), _session_pids(session)
     assert not os.path.exists(f"/dev/shm/actorium/{os.path.basename(session)}")
-    try:
-        httpx.post(url + "/svc/hello", json={}, timeout=2)
-        refused = False
-    except httpx.TransportError:
-        refused = True
-    assert refused
+    assert _refused(url + "/svc/hello")
