@@ -28,6 +28,7 @@ from actorium.serve.handle import open_durable_session_async
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 RETRY_AFTER_S = 1
+CATALOG_REFRESH_S = 0.2
 
 
 def _error(status: int, kind: str, message: str, headers=None) -> JSONResponse:
@@ -51,7 +52,7 @@ class Edge:
     def __init__(self, cluster_token: str, max_body: int = MAX_BODY_BYTES):
         self._token_digest = hashlib.sha256(cluster_token.encode()).digest()
         self.max_body = max_body
-        self._refreshing: asyncio.Future | None = None
+        self._refreshed = float("-inf")
 
     def _authorized(self, request: Request, key_digests) -> bool:
         header = request.headers.get("authorization", "")
@@ -67,9 +68,13 @@ class Edge:
     async def _route(self, path: str):
         c = client()
         found = c.route(path)
-        if found is None:
-            # A deployment made a moment ago may not be in the catalog yet: ask once.
-            await asyncio.get_running_loop().run_in_executor(None, c.refresh_catalog)
+        loop = asyncio.get_running_loop()
+        if found is None and loop.time() - self._refreshed > CATALOG_REFRESH_S:
+            # A deployment made a moment ago may not be in the catalog yet: ask — at
+            # most every CATALOG_REFRESH_S, so requests for unknown paths cannot make
+            # the ingress hammer the controller.
+            self._refreshed = loop.time()
+            await loop.run_in_executor(None, c.refresh_catalog)
             found = c.route(path)
         return found
 
@@ -196,11 +201,15 @@ async def _sse(gen):
             try:
                 item = await ref
             except Exception as exc:
-                kind, message = _exception_body(exc)
-                yield f"event: error\ndata: {json.dumps({'error': kind, 'message': message})}\n\n"
+                yield _error_event(*_exception_body(exc))
                 finished = True
                 return
-            yield f"data: {json.dumps(item)}\n\n"
+            try:
+                data = json.dumps(item)
+            except (TypeError, ValueError) as exc:
+                yield _error_event("TypeError", f"an item is not JSON-serializable: {exc}")
+                return  # finished stays False: the generator is cancelled
+            yield f"data: {data}\n\n"
         finished = True
     finally:
         if not finished:
@@ -208,6 +217,10 @@ async def _sse(gen):
                 rt.cancel(gen)
             except Exception:
                 pass
+
+
+def _error_event(kind: str, message: str) -> str:
+    return f"event: error\ndata: {json.dumps({'error': kind, 'message': message})}\n\n"
 
 
 def build_app(edge: Edge) -> Starlette:

@@ -115,7 +115,7 @@ class Router:
         cap = self._cap
         if session is not None:
             rid = self._pins.get(session)
-            if rid is None:
+            if rid not in self._by_rid:
                 if not reps:
                     return None
                 rid = _rendezvous(session, [r for r, _ in reps])

@@ -12,10 +12,10 @@ import pytest
 import actorium
 
 sys.path.insert(0, os.path.dirname(__file__))
-import agents  # noqa: E402
+import serve_agents  # noqa: E402
 
 # Replicas cannot import this test directory: ship the classes by value.
-cloudpickle.register_pickle_by_value(agents)
+cloudpickle.register_pickle_by_value(serve_agents)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import os
 import time
 
 import actorium
-from agents import Chat, Echo
+from serve_agents import Chat, Echo
 from tests_helpers import wait_until
 
 

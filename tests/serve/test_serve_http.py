@@ -7,7 +7,7 @@ import os
 import httpx
 
 import actorium
-from agents import Echo, Slow
+from serve_agents import Echo, Slow
 from tests_helpers import wait_until
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import actorium
 from actorium.exceptions import DeploymentError
-from agents import Echo, Slow
+from serve_agents import Echo, Slow
 from tests_helpers import wait_until
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import httpx
 
 import actorium
-from agents import Streamer
+from serve_agents import Streamer
 
 
 def _events(response):
