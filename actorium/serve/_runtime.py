@@ -10,7 +10,7 @@ from __future__ import annotations
 import msgpack
 
 from actorium.core import protocol, serialization, transport
-from actorium.core.actor import ActorClass, ActorHandle, ActorMethod
+from actorium.core.actor import ActorClass, ActorHandle, ActorMethod, handle_from_info
 from actorium.core.api import cancel, get, get_actor, kill, nodes, remote
 from actorium.core.auth import process_token
 from actorium.core.object_ref import ObjectRef, ObjectRefGenerator
@@ -22,13 +22,19 @@ from actorium.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 __all__ = ["ActorClass", "ActorHandle", "ActorMethod", "ObjectRef", "ObjectRefGenerator",
            "NodeAffinitySchedulingStrategy", "SESSION_NAMESPACE", "cancel", "current_worker",
-           "get", "get_actor", "kill", "kv_put", "nodes", "process_token", "ready", "remote", "session"]
+           "get", "get_actor", "handle_for", "kill", "kv_get", "kv_put", "list_actors", "nodes", "process_token", "ready", "restarted", "remote", "session"]
 
 
 def current_worker():
     """This process's core worker, or None before ``init``/after ``shutdown``: the
     identity a per-process router is tied to."""
     return _object_ref._worker
+
+
+def restarted() -> bool:
+    """Whether the actor running this code is a restart (its process died before)."""
+    worker = current_worker()
+    return worker is not None and worker.restarts > 0
 
 
 def ready(handle: ActorHandle) -> ObjectRef:
@@ -57,13 +63,35 @@ def class_name(actor_cls: ActorClass) -> str:
     return actor_cls._name
 
 
-def kv_put(key: bytes, value) -> None:
-    """Store ``value`` (msgpack-able) in the gcs key-value table under ``key``."""
+def kv_put(key: bytes, value, raw: bool = False) -> None:
+    """Store ``value`` (msgpack-able; bytes as they are with ``raw``) in the gcs
+    key-value table under ``key`` (persisted with the gcs's tables)."""
+    data = value if raw else msgpack.packb(value)
+    _gcs(protocol.KvPut(transport.next_req_id(), key, data, True))
+
+
+def kv_get(key: bytes, raw: bool = False):
+    """The value under ``key`` (None if absent or empty)."""
+    data = _gcs(protocol.KvGet(transport.next_req_id(), key))
+    if not data:
+        return None
+    return data if raw else msgpack.unpackb(data)
+
+
+def list_actors() -> list:
+    """Every actor the gcs knows: dicts with actor_id, name, namespace, state, meta."""
+    return _gcs(protocol.ListState(transport.next_req_id(), "actors"))
+
+
+def handle_for(info: dict) -> ActorHandle:
+    return handle_from_info(info)
+
+
+def _gcs(msg, timeout: float = 5.0):
     worker = current_worker()
     if worker is None:
         raise RuntimeError("actorium is not initialized")
-    worker.rpc_gcs(protocol.KvPut(transport.next_req_id(), key, msgpack.packb(value), True),
-                   timeout=2)
+    return worker.rpc_gcs(msg, timeout=timeout)
 
 
 def on_done(ref: ObjectRef, fn) -> None:

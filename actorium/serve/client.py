@@ -40,10 +40,12 @@ def client() -> "RouterClient":
 def controller_handle(create: bool = False):
     """The cluster's controller actor (created, detached, when ``create``)."""
     if create:
+        # Restarts without limit, and calls cut off by a restart are sent again (its
+        # calls are safe to repeat): deployments outlive the controller's process.
         from actorium.serve.controller import ServeController
         cls = rt.remote(ServeController).options(
             name=NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
-            max_concurrency=10000)
+            max_concurrency=10000, max_restarts=-1, max_task_retries=-1)
         return cls.remote()
     try:
         return rt.get_actor(NAME, namespace=NAMESPACE)

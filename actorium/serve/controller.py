@@ -9,9 +9,11 @@ as soon as a table changes. The controller's own loop samples the reported load 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 
 from actorium.serve import _runtime as rt
+from actorium.serve import persistence
 from actorium.serve import replicas as rp
 from actorium.serve.config import DeploymentConfig
 from actorium.serve.policy import wanted_replicas
@@ -38,15 +40,21 @@ class ServeController:
         self.deps: dict[str, rp.DeploymentState] = {}
         self.routers: dict[str, _Router] = {}
         self._changed: asyncio.Event | None = None
+        self._restored: asyncio.Event | None = None
         self._loop_task = None
         self._session_locks: dict = {}
         self._status_written = 0.0
+        if rt.restarted():  # take the deployments back now, not at the first call
+            asyncio.get_running_loop().create_task(self._start())
 
     # -- plumbing ---------------------------------------------------------------
-    def _start(self) -> None:
+    async def _start(self) -> None:
+        """Every entry point first waits for the restore of a restarted controller."""
         if self._loop_task is None:
             self._changed = asyncio.Event()
+            self._restored = asyncio.Event()
             self._loop_task = asyncio.get_running_loop().create_task(self._run())
+        await self._restored.wait()
 
     def _notify(self) -> None:
         """Wake every long poll: a table or the catalog changed."""
@@ -61,7 +69,7 @@ class ServeController:
     async def apply(self, config: dict, actor_cls, init_args: tuple, init_kwargs: dict,
                     timeout: float) -> dict:
         """Create or replace a deployment; wait for ``min_replicas`` to run."""
-        self._start()
+        await self._start()
         cfg = DeploymentConfig.from_dict(config)
         for other in self.deps.values():
             if other.name != cfg.name and cfg.route_prefix is not None \
@@ -80,6 +88,7 @@ class ServeController:
         if old is not None:
             dep.version = old.version + 1
         self.deps[cfg.name] = dep
+        persistence.save(dep, self.deps)
         self._status_written = 0.0
         for _ in range(cfg.min_replicas):
             self._start_replica(dep)
@@ -96,25 +105,26 @@ class ServeController:
         return dep.table()
 
     async def delete(self, name: str, timeout: float) -> bool:
-        self._start()
+        await self._start()
         dep = self.deps.get(name)
         if dep is None:
             return False
         await self._retire(dep, timeout)
         self.deps.pop(name, None)
+        persistence.forget(name, self.deps)
         self._status_written = 0.0
         self._notify()
         return True
 
     async def status(self) -> dict:
-        self._start()
+        await self._start()
         return {n: self._status_of(d) for n, d in self.deps.items()}
 
     # -- called by routers ----------------------------------------------------------
     async def sync(self, router_id: str, known: dict, reports: dict, wait_s: float) -> dict:
         """Record a router's load; answer with the catalog and every table of ``known``
         whose version moved, waiting up to ``wait_s`` for one to move."""
-        self._start()
+        await self._start()
         router = self.routers.get(router_id)
         if router is None:
             router = self.routers[router_id] = _Router()
@@ -146,7 +156,7 @@ class ServeController:
 
     async def open_session(self, name: str, key: str, timeout: float):
         """The running actor of durable session ``key`` of ``name``: [rid, handle]."""
-        self._start()
+        await self._start()
         dep = self.deps.get(name)
         if dep is None or dep.deleting:
             raise ValueError(f"no deployment named {name!r}")
@@ -187,6 +197,10 @@ class ServeController:
             pass
 
     async def _run(self) -> None:
+        try:
+            self._restore()
+        finally:
+            self._restored.set()
         while True:
             await asyncio.sleep(TICK_S)
             now = time.monotonic()
@@ -308,10 +322,47 @@ class ServeController:
         return True
 
     def _start_replica(self, dep) -> None:
-        handle = dep.actor_cls.remote(*dep.init_args, **dep.init_kwargs)
-        rep = rp.Replica(rp.new_rid(dep.name), handle)
+        rid = rp.new_rid(dep.name)
+        # Named, so that a restarted controller finds and adopts it.
+        handle = dep.actor_cls.options(name=persistence.replica_name(dep.name, rid),
+                                       namespace=NAMESPACE).remote(*dep.init_args,
+                                                                   **dep.init_kwargs)
+        self._adopt(dep, rp.Replica(rid, handle))
+
+    def _adopt(self, dep, rep) -> None:
         dep.replicas[rep.rid] = rep
         asyncio.get_running_loop().create_task(self._await_ready(dep, rep))
+
+    def _restore(self) -> None:
+        """After a restart: deployments from their saved specs, with the replicas that
+        still run; replicas of deployments gone are stopped; the ingress restarted."""
+        try:
+            specs = persistence.load()
+            pool, sessions = persistence.running_replicas(NAMESPACE)
+        except Exception:
+            return  # a fresh cluster, or a gcs that does not answer: nothing to restore
+        for spec in specs:
+            cfg = DeploymentConfig.from_dict(spec["config"])
+            dep = rp.DeploymentState(cfg, spec["actor_cls"], spec["init_args"],
+                                     spec["init_kwargs"], spec["methods"],
+                                     spec["class_name"], spec["signatures"])
+            self.deps[cfg.name] = dep
+            for rid, handle in pool.pop(cfg.name, []):
+                self._adopt(dep, rp.Replica(rid, handle))
+            for key, handle in sessions.get(cfg.name, []) if cfg.durable else ():
+                self._adopt(dep, rp.Replica(rp.new_rid(cfg.name), handle, session=key))
+        for leftovers in pool.values():
+            for _, handle in leftovers:
+                try:
+                    rt.kill(handle, no_restart=True)
+                except Exception:
+                    pass
+        ingress = persistence.load_ingress() if self.deps else None
+        if ingress:
+            from actorium.serve.ingress import ensure_ingress
+            loop = asyncio.get_running_loop()
+            loop.run_in_executor(None, _quietly, ensure_ingress, ingress["host"],
+                                 ingress["port"])
 
     async def _await_ready(self, dep, rep) -> None:
         try:
@@ -382,6 +433,15 @@ class ServeController:
 
 
 STATUS_KEY = b"actorium-serve:status"
+
+
+def _quietly(fn, *args) -> None:
+    """Run ``fn`` in the background; a failure goes to this process's log."""
+    try:
+        fn(*args)
+    except Exception as exc:
+        print(f"actorium serve: {getattr(fn, '__name__', fn)} failed: {_summary(exc)}",
+              file=sys.stderr)
 
 
 def _summary(exc: BaseException) -> str:

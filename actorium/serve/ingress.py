@@ -24,6 +24,13 @@ class HttpIngress:
         self.url = ""
         self._server = None
         self._task = None
+        if rt.restarted():
+            # Our process died (a head restart): serve again where we served before.
+            from actorium.serve import persistence
+            where = persistence.load_ingress()
+            if where:
+                asyncio.get_running_loop().create_task(
+                    self.start(where["host"], where["port"]))
 
     async def start(self, host: str, port: int) -> str:
         """Serve on ``host``:``port`` (0: a free port) unless serving already; the URL."""
@@ -62,6 +69,8 @@ class HttpIngress:
         bound = self._server.servers[0].sockets[0].getsockname()[1]
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
         self.url = f"http://{shown}:{bound}"
+        from actorium.serve import persistence
+        persistence.save_ingress(host, bound)  # a restarted controller restarts us here
         return self.url
 
     async def address(self) -> str:
@@ -77,7 +86,7 @@ def ensure_ingress(host: str = "127.0.0.1", port: int = 0, timeout: float = 60.0
                            f"serve extra, pip install 'actorium[serve]'")
     head = next((n["NodeID"] for n in rt.nodes() if n.get("IsHead") and n.get("Alive")), None)
     opts = dict(name=NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
-                max_concurrency=100000)
+                max_concurrency=100000, max_restarts=-1)
     if head is not None:
         opts["scheduling_strategy"] = rt.NodeAffinitySchedulingStrategy(head, soft=True)
     handle = rt.remote(HttpIngress).options(**opts).remote()

@@ -9,15 +9,14 @@ flight to it — so a request never reaches a stopped replica, and none is cut o
 """
 from __future__ import annotations
 
-import itertools
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from actorium.serve.config import DeploymentConfig
 from actorium.serve.policy import LoadHistory
 
 STARTING, RUNNING, DRAINING = "STARTING", "RUNNING", "DRAINING"
-_ids = itertools.count(1)
 
 
 @dataclass(slots=True)
@@ -48,7 +47,8 @@ class Replica:
 
 
 def new_rid(name: str) -> str:
-    return f"{name}#{next(_ids)}"
+    """Unique across controller restarts (replicas it adopts keep theirs)."""
+    return f"{name}#{uuid.uuid4().hex[:10]}"
 
 
 @dataclass(slots=True)
@@ -60,7 +60,9 @@ class DeploymentState:
     methods: dict
     class_name: str
     signatures: dict = field(default_factory=dict)
-    version: int = 1
+    # Versions start at the clock in ms, so a restarted controller's tables are newer
+    # than any a router saw before (bumps are far fewer than 1000 per second).
+    version: int = field(default_factory=lambda: int(time.time() * 1000))
     replicas: dict = field(default_factory=dict)      # rid -> Replica
     pins: dict = field(default_factory=dict)          # session -> rid (non-durable)
     session_used: dict = field(default_factory=dict)  # durable session -> last use
