@@ -28,7 +28,6 @@ from actorium.serve.handle import open_durable_session_async
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 RETRY_AFTER_S = 1
-CATALOG_REFRESH_S = 0.2
 
 
 def _error(status: int, kind: str, message: str, headers=None) -> JSONResponse:
@@ -52,7 +51,7 @@ class Edge:
     def __init__(self, cluster_token: str, max_body: int = MAX_BODY_BYTES):
         self._token_digest = hashlib.sha256(cluster_token.encode()).digest()
         self.max_body = max_body
-        self._refreshed = float("-inf")
+        self._refreshing: asyncio.Future | None = None
 
     def _authorized(self, request: Request, key_digests) -> bool:
         header = request.headers.get("authorization", "")
@@ -68,13 +67,14 @@ class Edge:
     async def _route(self, path: str):
         c = client()
         found = c.route(path)
-        loop = asyncio.get_running_loop()
-        if found is None and loop.time() - self._refreshed > CATALOG_REFRESH_S:
-            # A deployment made a moment ago may not be in the catalog yet: ask — at
-            # most every CATALOG_REFRESH_S, so requests for unknown paths cannot make
-            # the ingress hammer the controller.
-            self._refreshed = loop.time()
-            await loop.run_in_executor(None, c.refresh_catalog)
+        if found is None:
+            # A deployment made a moment ago may not be in the catalog yet: ask. One
+            # refresh at a time, shared by every request that misses meanwhile, so
+            # requests for unknown paths cannot make the ingress hammer the controller.
+            if self._refreshing is None or self._refreshing.done():
+                self._refreshing = asyncio.ensure_future(
+                    asyncio.get_running_loop().run_in_executor(None, c.refresh_catalog))
+            await asyncio.shield(self._refreshing)
             found = c.route(path)
         return found
 

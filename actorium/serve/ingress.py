@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import importlib.util
 import os
+import sys
 
 from actorium.serve import _runtime as rt
 from actorium.serve.controller import NAMESPACE
@@ -24,18 +25,28 @@ class HttpIngress:
         self.url = ""
         self._server = None
         self._task = None
+        self._starting = asyncio.Lock()  # concurrent start()s: one server, one bind
         if rt.restarted():
             # Our process died (a head restart): serve again where we served before.
             from actorium.serve import persistence
             where = persistence.load_ingress()
             if where:
                 asyncio.get_running_loop().create_task(
-                    self.start(where["host"], where["port"]))
+                    self._restart(where["host"], where["port"]))
 
     async def start(self, host: str, port: int) -> str:
-        """Serve on ``host``:``port`` (0: a free port) unless serving already; the URL."""
-        if self.url:
-            return self.url
+        """Serve on ``host``:``port`` (0: a free port) unless serving already; the URL.
+        Also brings the route catalog up to date, so a deployment made just before is
+        served from the moment ``deploy()`` returns."""
+        async with self._starting:
+            if self.url:
+                from actorium.serve.client import client
+                await asyncio.get_running_loop().run_in_executor(None,
+                                                                 client().refresh_catalog)
+                return self.url
+            return await self._listen(host, port)
+
+    async def _listen(self, host: str, port: int) -> str:
         import uvicorn
 
         from actorium.serve.http_app import Edge, build_app
@@ -55,7 +66,7 @@ class HttpIngress:
                                 access_log=False, lifespan="off", http="httptools",
                                 timeout_keep_alive=30)
         self._server = _Server(config)
-        self._task = asyncio.get_running_loop().create_task(self._server.serve())
+        self._task = asyncio.get_running_loop().create_task(_serve(self._server))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START_TIMEOUT_S
         while not self._server.started:
@@ -73,8 +84,24 @@ class HttpIngress:
         persistence.save_ingress(host, bound)  # a restarted controller restarts us here
         return self.url
 
+    async def _restart(self, host: str, port: int) -> None:
+        try:
+            await self.start(host, port)
+        except Exception as exc:  # the log says why; a later start() may still succeed
+            print(f"actorium serve: the HTTP ingress could not listen on {host}:{port} "
+                  f"again: {exc}", file=sys.stderr)
+
     async def address(self) -> str:
         return self.url
+
+
+async def _serve(server) -> None:
+    """uvicorn exits the process (SystemExit) when it cannot bind: in an actor that
+    must be an error of the start, not the end of the worker."""
+    try:
+        await server.serve()
+    except SystemExit:
+        raise RuntimeError("uvicorn could not start (address in use?)") from None
 
 
 def ensure_ingress(host: str = "127.0.0.1", port: int = 0, timeout: float = 60.0) -> str:

@@ -7,6 +7,7 @@ import os
 import httpx
 
 import actorium
+from serve_fixtures import serve_cluster, http, deployed  # noqa: F401  (fixtures)
 from serve_agents import Echo, Slow
 from tests_helpers import wait_until
 

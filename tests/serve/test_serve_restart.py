@@ -12,6 +12,7 @@ import pytest
 import actorium
 from actorium.cluster_utils import Cluster
 from actorium.core import launcher
+import serve_fixtures  # noqa: F401  (ships serve_agents by value)
 from serve_agents import Echo
 from tests_helpers import actorium_node_pids, wait_until
 
@@ -64,7 +65,9 @@ def test_deployment_and_ingress_survive_a_head_restart(cluster):
     after = {actorium.get(dep.handle.options(session=f"s{i}").pid.remote(), timeout=10)
              for i in range(20)}
     assert after == before
-    assert actorium.deployments()["svc"]["replicas"] == 2
+    # (adopted replicas count once they answered the restarted controller)
+    assert wait_until(lambda: actorium.deployments()["svc"]["replicas"] == 2, timeout=30)
+    assert {actorium.get(dep.handle.pid.remote(), timeout=10) for _ in range(10)} <= before
     # The ingress came back on its address.
     assert wait_until(lambda: _http_pid(url, token) is not None, timeout=60)
     assert _http_pid(url, token) in before

@@ -12,6 +12,7 @@ import pytest
 
 import actorium
 from actorium.exceptions import DeploymentError
+from serve_fixtures import serve_cluster, http, deployed  # noqa: F401  (fixtures)
 from serve_agents import Echo, Slow
 from tests_helpers import wait_until
 

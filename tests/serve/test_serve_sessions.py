@@ -6,6 +6,7 @@ import os
 import time
 
 import actorium
+from serve_fixtures import serve_cluster, http, deployed  # noqa: F401  (fixtures)
 from serve_agents import Chat, Echo
 from tests_helpers import wait_until
 

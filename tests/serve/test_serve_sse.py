@@ -4,6 +4,7 @@ from __future__ import annotations
 import httpx
 
 import actorium
+from serve_fixtures import serve_cluster, http, deployed  # noqa: F401  (fixtures)
 from serve_agents import Streamer
 
 

@@ -1,9 +1,8 @@
-"""Serve tests: one embedded cluster (with its HTTP ingress on a free port) per module;
-each test deploys under its own name and deletes what it deployed."""
+"""Fixtures of the serve tests, imported by each test module (a conftest.py here would
+replace the ``conftest`` module other suites import names from): one embedded cluster
+(with its HTTP ingress on a free port) per module; each test deploys under its own
+name and deletes what it deployed."""
 from __future__ import annotations
-
-import os
-import sys
 
 import cloudpickle
 import httpx
@@ -11,8 +10,7 @@ import pytest
 
 import actorium
 
-sys.path.insert(0, os.path.dirname(__file__))
-import serve_agents  # noqa: E402
+import serve_agents
 
 # Replicas cannot import this test directory: ship the classes by value.
 cloudpickle.register_pickle_by_value(serve_agents)
