@@ -17,10 +17,12 @@ from actorium.serve.api import (cluster_token, delete_deployment, deploy, deploy
                                 get_deployment_handle, http_url)
 from actorium.serve.handle import Deployment, DeploymentHandle
 
+ObjectID = ObjectRef  # Ray's older name for an object ref
+
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActorClass", "ActorHandle", "ObjectRef", "ObjectRefGenerator", "RemoteFunction",
+    "ActorClass", "ActorHandle", "ObjectID", "ObjectRef", "ObjectRefGenerator", "RemoteFunction",
     "available_resources", "cancel", "cluster_resources", "exceptions", "get", "get_actor",
     "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put",
     "remote", "sandbox", "SandboxPolicy", "session", "shutdown", "util", "wait", "durable",

@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 
 import msgpack
 
-# 2: ActorInit.durable and the durable store messages; 3: JournalBegin.attempt, Replica*
-PROTOCOL_VERSION = 3
+# 2: ActorInit.durable and the durable store messages; 3: JournalBegin.attempt, Replica*;
+# 4: CancelTask.recursive
+PROTOCOL_VERSION = 4
 
 _BY_OP: dict[str, type] = {}
 _FIELDS: dict[type, tuple[str, ...]] = {}
@@ -138,9 +139,12 @@ class StreamItem:
 
 @_message
 class CancelTask:
+    """owner -> the worker running a task: cancel it, and with ``recursive`` every task
+    and actor call it submitted that has not finished."""
     op: ClassVar[str] = "cancel_task"
     task_id: bytes
     force: bool
+    recursive: bool
 
 
 # ---------------------------------------------------------------------------
