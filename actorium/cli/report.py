@@ -140,13 +140,40 @@ def cmd_list(args) -> int:
     elif args.what == "objects":
         _list_objects(gcs)
     else:
-        rows = [[_hex(a.get("actor_id", ""))[:16], a.get("name") or "-",
-                 a.get("namespace") or "-", _actor_class(a), a.get("state", "?"),
-                 str(a.get("pid") or "-"), "yes" if a.get("detached") else "no"]
-                for a in list_state(gcs, "actors")]
-        print(_table(rows, ["ACTOR_ID", "NAME", "NAMESPACE", "CLASS", "STATE", "PID",
-                            "DETACHED"]))
+        _list_actors(gcs)
     return 0
+
+
+def _list_actors(gcs: str) -> None:
+    """The gcs's actor table, with each live actor's measured use from its raylet:
+    CPU (cores) and memory, and for resources="auto" actors the current limits
+    (cgroup CPU quota / memory limit; "-" where cgroups are not writable)."""
+    actors = list_state(gcs, "actors")
+    usage: dict = {}
+    for n in list_state(gcs, "nodes"):
+        if any(a.get("node_id") == n["node_id"] and a.get("state") == "ALIVE" for a in actors):
+            usage.update((node_stats(n) or {}).get("actors") or {})
+    rows, outgrown = [], []
+    for a in actors:
+        aid = _hex(a.get("actor_id", ""))
+        u = usage.get(aid) if a.get("state") == "ALIVE" else None
+        sizing = "auto" if a.get("auto") else "fixed"
+        cpu = mem = limits = "-"
+        if u:
+            cpu, mem = f"{u['cpu']:.2f}", _fmt_bytes(u["memory"])
+            if u.get("auto") and u.get("limited"):
+                limits = f"{u['cpu_limit']:.2f} CPU, {_fmt_bytes(u['memory_limit'])}"
+        if a.get("outgrown"):
+            sizing = "auto OUTGROWN"
+            outgrown.append(f"  {aid[:16]}: {a['outgrown']}")
+        rows.append([aid[:16], a.get("name") or "-", a.get("namespace") or "-",
+                     _actor_class(a), a.get("state", "?"), str(a.get("pid") or "-"),
+                     "yes" if a.get("detached") else "no", sizing, cpu, mem, limits])
+    print(_table(rows, ["ACTOR_ID", "NAME", "NAMESPACE", "CLASS", "STATE", "PID",
+                        "DETACHED", "SIZING", "CPU", "MEMORY", "LIMITS (cpu, memory)"]))
+    if outgrown:
+        print("Actors that have outgrown their node:")
+        print("\n".join(outgrown))
 
 
 OBJECTS_PER_NODE = 1000

@@ -9,7 +9,9 @@ import msgpack
 
 # 2: ActorInit.durable and the durable store messages; 3: JournalBegin.attempt, Replica*;
 # 4: ActorInit.durable became ActorInit.runtime (any registered actor runtime)
-PROTOCOL_VERSION = 4
+# 5: right-sizing and autoscaling (RegisterActor/StartActor.auto, NodeHeartbeat demand,
+# ActorOutgrown, DrainNode)
+PROTOCOL_VERSION = 5
 
 _BY_OP: dict[str, type] = {}
 _FIELDS: dict[type, tuple[str, ...]] = {}
