@@ -3,6 +3,8 @@
     actorium start --head [--port N] [--host H] [--num-cpus N] [--num-gpus N]
                           [--resources JSON] [--object-store-memory BYTES] [--token-file F]
     actorium start --head --restart       (a crashed head, on its address, with its tables)
+    actorium start --head --autoscale local [--min-nodes N] [--max-nodes N]
+                          [--node-cpus N] [--idle-timeout S]   (add/remove nodes on demand)
     actorium start --address HEAD_HOST:PORT [--host H] [--num-cpus N] [--resources JSON]
                           [--token-file F]
     actorium status [--address host:port] [--token-file F]
@@ -53,6 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "e.g. '{\"TPU\": 2}'")
     s.add_argument("--object-store-memory", type=int, default=None,
                    help="object store capacity in bytes (default: 30%% of RAM)")
+    a = s.add_argument_group("node autoscaling (with --head; docs/elasticity.md)")
+    a.add_argument("--autoscale", default=None, metavar="PROVIDER",
+                   help="run the node autoscaler with this provider ('local': node "
+                        "processes on this machine)")
+    a.add_argument("--min-nodes", type=int, default=0,
+                   help="autoscaled nodes kept even when idle (default 0; the head is "
+                        "not counted)")
+    a.add_argument("--max-nodes", type=int, default=1,
+                   help="most autoscaled nodes at once (default 1; the head is not counted)")
+    a.add_argument("--node-cpus", type=float, default=1.0,
+                   help="CPUs of each autoscaled node (default 1)")
+    a.add_argument("--idle-timeout", type=float, default=60.0,
+                   help="seconds a node stays idle before it is drained and removed "
+                        "(default 60)")
     _token_arg(s)
     s.set_defaults(func=cmd_start)
 

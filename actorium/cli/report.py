@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import os
 
-from actorium.cli.common import list_state, node_objects, node_stats, plain, resolve_gcs
+import time
+
+from actorium.cli.common import (list_state, node_objects, node_stats, plain, resolve_gcs,
+                                 rpc)
+from actorium.core.wire import protocol, transport
 
 
 def _fmt_bytes(n: float) -> str:
@@ -116,7 +120,34 @@ def cmd_status(args) -> int:
         node = f"  node {a['node_id'][:12]}" if a.get("node_id") else ""
         print(f"  {a.get('state', '?'):<20} {name}  [{_actor_class(a)}]{ns}{detached}"
               f"  pid {a.get('pid') or '-'}{node}")
+    _print_autoscaler(gcs)
     return 0
+
+
+def _print_autoscaler(gcs: str) -> None:
+    """The node autoscaler's configuration, nodes and last decisions, as it published
+    them in the gcs KV (actorium/autoscaler/monitor.py)."""
+    try:
+        raw = rpc(gcs, protocol.KvGet(transport.next_req_id(), b"autoscaler/status"),
+                  what="the gcs")
+    except (TimeoutError, transport.RpcError):
+        raw = None
+    if not raw:
+        print("Autoscaler: off")
+        return
+    import msgpack
+    st = msgpack.unpackb(raw)
+    node_res = st.get("node_resources") or {}
+    print(f"Autoscaler: provider {st['provider']}, {len(st['nodes'])} node(s) "
+          f"(min {st['min_nodes']}, max {st['max_nodes']}) of {node_res.get('CPU', 0):g} "
+          f"CPU, idle timeout {st['idle_timeout']:g}s, {st.get('pending', 0)} pending "
+          f"shape(s) unmet, pid {st.get('pid', '?')}")
+    for node_id in st["nodes"]:
+        print(f"  node {node_id}")
+    if st["decisions"]:
+        print("  recent decisions:")
+    for when, text in st["decisions"][-10:]:
+        print(f"    {time.strftime('%H:%M:%S', time.localtime(when))}  {text}")
 
 
 def cmd_list(args) -> int:
