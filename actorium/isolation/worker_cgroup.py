@@ -61,6 +61,8 @@ class Controller:
         self.mode, self.parents, self.why = self._probe()
 
     def _probe(self) -> tuple[str, dict, str]:
+        if os.environ.get("ACTORIUM_AUTO_CGROUPS", "1") == "0":
+            return "", {}, "ACTORIUM_AUTO_CGROUPS=0"
         if os.geteuid() != 0:
             return "", {}, "the raylet does not run as root"
         if os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers")):

@@ -65,6 +65,7 @@ class RightSizer:
 
     def sample(self) -> None:
         now = time.monotonic()
+        before = self.raylet.available.get("CPU", 0.0), self.raylet.available.get("memory", 0.0)
         for w in list(self.raylet.workers.values()):
             if w.state != "actor" or not w.pid:
                 continue
@@ -83,6 +84,10 @@ class RightSizer:
             t.memory = max(0, mem.rss - mem.shared)
             if t.usage is not None:
                 self._resize(w, t, now)
+        after = self.raylet.available.get("CPU", 0.0), self.raylet.available.get("memory", 0.0)
+        if (after[0] > before[0] or after[1] > before[1]) and \
+                (self.raylet.pending_actors or self.raylet.requests):
+            self.raylet._dispatch()  # reservations shrank: queued work may fit now
 
     def _adopt(self, w, now: float) -> None:
         proc = psutil.Process(w.pid)
