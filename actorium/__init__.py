@@ -19,10 +19,12 @@ from actorium.core.remote_function import RemoteFunction
 from actorium.durable.sessions import session
 from actorium.isolation.policy import SandboxPolicy
 
+ObjectID = ObjectRef  # Ray's older name for an object ref
+
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActorClass", "ActorHandle", "ObjectRef", "ObjectRefGenerator", "RemoteFunction",
+    "ActorClass", "ActorHandle", "ObjectID", "ObjectRef", "ObjectRefGenerator", "RemoteFunction",
     "available_resources", "cancel", "cluster_resources", "exceptions", "get", "get_actor",
     "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put",
     "remote", "sandbox", "SandboxPolicy", "session", "shutdown", "util", "wait", "durable",

@@ -83,10 +83,11 @@ class ActorClass:
         namespace = o.namespace if o.namespace is not None else cw.namespace
         runtime = self._runtime_config(actor_id, session)
         retries = o.task_retries(bool(runtime))
+        max_concurrency = o.max_concurrency or (1000 if self._is_async else 1)
+        ordered = not self._is_async and max_concurrency == 1
         meta = msgpack.packb({"class_name": self._name, "methods": self._methods,
                               "max_task_retries": retries,
-                              "is_async": self._is_async})
-        max_concurrency = o.max_concurrency or (1000 if self._is_async else 1)
+                              "is_async": self._is_async, "ordered": ordered})
         info = cw.rpc_gcs(protocol.RegisterActor(
             transport.next_req_id(), actor_id, o.name or "", namespace,
             o.lifetime == "detached", o.get_if_exists, o.max_restarts, o.shape(), cw.job, meta,
@@ -100,7 +101,8 @@ class ActorClass:
         spec.holds = packed.holds
         spec.actor_id = actor_id
         handle = ActorHandle(actor_id, self._name, self._methods, retries,
-                             o.name or "", original=not (o.name or o.lifetime == "detached"))
+                             o.name or "", original=not (o.name or o.lifetime == "detached"),
+                             ordered=ordered)
 
         def send_create(spec):
             init_msg = protocol.ActorInit(actor_id, class_id, self._name, spec.args,
@@ -140,16 +142,19 @@ class ActorHandle:
 
     When the last in-process copy of an *original* handle (unnamed, not detached, never
     passed to another process) goes away, the actor is stopped after its pending calls,
-    as in Ray."""
+    as in Ray. ``ordered``: the actor runs one call at a time, so this caller's calls
+    are sent in submission order even while their arguments are pending (async and
+    threaded actors get each call as soon as its arguments are ready, as in Ray)."""
 
     def __init__(self, actor_id: bytes, class_name: str, methods: dict, max_task_retries: int,
-                 name: str = "", original: bool = False):
+                 name: str = "", original: bool = False, ordered: bool = True):
         self._actor_id = actor_id
         self._class_name = class_name
         self._methods = methods
         self._max_task_retries = max_task_retries
         self._name = name
         self._original = original
+        self._ordered = ordered
         with _handles_lock:
             _handle_counts[actor_id] = _handle_counts.get(actor_id, 0) + 1
 
@@ -165,7 +170,7 @@ class ActorHandle:
     def __reduce__(self):
         self.__dict__["_original"] = False  # it escaped: no longer ours to stop
         return (ActorHandle, (self._actor_id, self._class_name, self._methods,
-                              self._max_task_retries, self._name))
+                              self._max_task_retries, self._name, False, self._ordered))
 
     def __del__(self):
         try:
@@ -238,10 +243,12 @@ class ActorMethod:
         spec.method = self._name
         spec.retries_left = h._max_task_retries
         spec.request_key = self._request_key
+        spec.ordered = h._ordered
         return submit_and_return(cw, spec, cw.actors.submit)
 
 
 def handle_from_info(info: dict) -> ActorHandle:
     meta = msgpack.unpackb(info["meta"])
     return ActorHandle(info["actor_id"], meta["class_name"], meta["methods"],
-                       meta["max_task_retries"], info.get("name", ""))
+                       meta["max_task_retries"], info.get("name", ""),
+                       ordered=meta.get("ordered", True))

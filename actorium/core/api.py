@@ -6,6 +6,7 @@ cluster or connecting to a running one), ``shutdown`` tears it down, also at exi
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import os
 import sys
 import threading
@@ -289,19 +290,28 @@ def cancel(object_ref, *, force: bool = False, recursive: bool = True) -> None:
         raise TypeError(f"cancel() expects an ObjectRef, got {type(object_ref).__name__}")
     worker = _worker()
     task_id = object_ref.task_id()
+    if force and _submitted_kind(worker, task_id) == "actor":
+        raise ValueError("force=True is not supported for actor tasks (Ray's rule: an "
+                         "actor's state would be lost); use actorium.kill(actor)")
 
     def do_cancel():
         spec = worker.submitter.live.get(task_id)
         if spec is None:
-            return
+            return  # finished (or not ours to cancel): a no-op, as in Ray
         if spec.kind == "actor":
-            if force:
-                raise_later = ValueError("force=True is not supported for actor tasks")
-                print(f"actorium: {raise_later}", file=sys.stderr)
-            worker.actors.cancel(spec, False)
+            worker.actors.cancel(spec)
         else:
-            worker.submitter.cancel(task_id, force)
+            worker.submitter.cancel(task_id, force, recursive)
     worker.post(do_cancel)
+
+
+def _submitted_kind(worker, task_id: bytes):
+    """"task", "actor" or None (finished or not ours), asked on the I/O thread, where
+    every earlier ``.remote()`` of this thread has been submitted."""
+    kind: concurrent.futures.Future = concurrent.futures.Future()
+    worker.post(lambda: kind.set_result(getattr(worker.submitter.live.get(task_id), "kind",
+                                                None)))
+    return kind.result(timeout=30)
 
 
 # -- actors -----------------------------------------------------------------------
@@ -391,6 +401,16 @@ class RuntimeContext:
 
     def get_actor_id(self) -> str | None:
         return self._w.current_actor_id.hex() or None
+
+    def is_canceled(self) -> bool:
+        """Whether ``cancel`` was called on the running task or actor call: a sync
+        actor's call is not interrupted (its state matters), so it may poll this and
+        stop early, as with Ray."""
+        executor = getattr(self._w, "executor", None)
+        if executor is None or executor.loop is not None:
+            raise RuntimeError("is_canceled() is only available inside a task or a call "
+                               "of a sync actor (not from a driver or an async actor)")
+        return bool(executor.running) and executor.running in executor.cancelled
 
     @property
     def namespace(self) -> str:

@@ -148,7 +148,7 @@ def _request(msg, cancellable_req_id: int | None = None):
     try:
         while not done.wait(_WAIT_SLICE):  # short waits: an async cancel can land between
             pass
-    except TaskCancelledError:
+    except (TaskCancelledError, KeyboardInterrupt):  # the task was cancelled
         if cancellable_req_id is not None:
             # the reply ("cancelled") comes once the jail is gone: wait for it, so a
             # cancelled call leaves nothing running when the caller hears of it

@@ -444,6 +444,9 @@ class Raylet:
             self._fork_worker()
 
     def on_kill_worker(self, identity, msg) -> None:
+        # An actor still queued here (no room yet) must not start later and hold room.
+        self.pending_actors = collections.deque(
+            a for a in self.pending_actors if a[0] != msg.actor_id)
         for w in list(self.workers.values()):
             if w.actor_id == msg.actor_id:
                 self._kill(w)

@@ -107,3 +107,23 @@ def test_output_of_a_task_on_another_node_reaches_the_driver(shared, capsys):
         time.sleep(0.05)
         seen += capsys.readouterr().out
     assert "hello from the other node" in seen
+
+
+def test_cancel_of_a_task_running_on_another_node_ends_get(shared):
+    from actorium.exceptions import TaskCancelledError
+
+    @actorium.remote
+    def report_then_sleep():
+        return actorium.get_runtime_context().get_node_id(), time.sleep(60)
+
+    where = NodeAffinitySchedulingStrategy(shared.a.node_id, soft=False)
+    ref = report_then_sleep.options(scheduling_strategy=where).remote()
+    time.sleep(0.5)  # let it start there (a cancel before that must also end the wait)
+    start = time.monotonic()
+    actorium.cancel(ref)
+    with pytest.raises(TaskCancelledError):
+        actorium.get(ref, timeout=15)
+    assert time.monotonic() - start < 10
+    # node a's CPUs are free again at once
+    again = slow_node_of.options(scheduling_strategy=where)
+    assert actorium.get([again.remote(0), again.remote(0)], timeout=15) == [shared.a.node_id] * 2

@@ -1,6 +1,11 @@
 """Actor calls on the caller's I/O thread: sent straight to the actor's worker, in
 submission order per caller, queued while the actor is being created or restarted.
 
+Order: a call waits in ``unsent`` until its ref arguments are resolved *and* every
+earlier call of this caller has been handed on, so an actor that runs one call at a
+time sees this caller's calls in submission order however the arguments' readiness
+interleaves (the worker runs calls in arrival order, and one socket keeps it).
+
 The gcs tells subscribers where an actor lives (ActorUpdate); on a restart, calls in
 flight are re-sent when ``max_task_retries`` allows, otherwise they fail with
 ActorDiedError, like every call made after the actor is dead for good.
@@ -11,22 +16,24 @@ import collections
 
 from actorium.core.objects.serialization import load_error
 from actorium.core.wire import protocol, transport
-from actorium.exceptions import ActorDiedError
+from actorium.exceptions import ActorDiedError, TaskCancelledError
 
 # Actor states as the gcs publishes them.
 PENDING, ALIVE, RESTARTING, DEAD = "PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD"
 
 
 class ActorState:
-    __slots__ = ("actor_id", "state", "task_addr", "owner_addr", "queue", "inflight", "seq",
-                 "subscribed", "death", "max_task_retries", "name", "released")
+    __slots__ = ("actor_id", "state", "task_addr", "owner_addr", "unsent", "queue",
+                 "inflight", "seq", "subscribed", "death", "max_task_retries", "name",
+                 "released")
 
     def __init__(self, actor_id: bytes, max_task_retries: int, name: str):
         self.actor_id = actor_id
         self.state = PENDING
         self.task_addr = ""
         self.owner_addr = ""
-        self.queue: collections.deque = collections.deque()
+        self.unsent: collections.deque = collections.deque()  # ordered calls, seq order
+        self.queue: collections.deque = collections.deque()   # ready, actor not alive
         self.inflight: dict = {}
         self.seq = 0
         self.subscribed = False
@@ -60,10 +67,29 @@ class ActorSubmitter:
         st = self._state(spec.actor_id)
         st.seq += 1
         spec.seq = st.seq
-        self.w.submitter.resolve(spec, self._ready)
+        if not spec.ordered:
+            self.w.submitter.resolve(spec, self._ready)
+            return
+        st.unsent.append(spec)
+        self.w.submitter.resolve(spec, self._resolved, self._resolved)
+
+    def _resolved(self, spec) -> None:
+        """An ordered call's arguments are in (or one failed): hand on every call at the
+        head of ``unsent`` that is resolved, stopping at the first still waiting."""
+        st = self.actors[spec.actor_id]
+        unsent = st.unsent
+        while unsent:
+            head = unsent[0]
+            if head.pending_deps and not head.failed and not head.cancelled:
+                return
+            unsent.popleft()
+            if not head.failed and not head.cancelled:
+                self._ready(head)
 
     def _ready(self, spec) -> None:
         st = self.actors[spec.actor_id]
+        if spec.cancelled:
+            return  # cancelled while its arguments were pending: already failed
         if st.state == DEAD:
             self._fail_dead(st, spec)
         elif st.state == ALIVE and not st.queue:
@@ -103,7 +129,7 @@ class ActorSubmitter:
         self._stop_if_idle(st)
 
     def _stop_if_idle(self, st: ActorState) -> None:
-        if not st.inflight and not st.queue and st.state != DEAD:
+        if not st.inflight and not st.queue and not st.unsent and st.state != DEAD:
             self.w._send_gcs(protocol.KillActor(transport.next_req_id(), st.actor_id, True))
 
     def on_actor_update(self, msg) -> None:
@@ -148,13 +174,20 @@ class ActorSubmitter:
         st.inflight.clear()
         st.queue.extendleft(reversed(retry))
 
-    def cancel(self, spec, force: bool) -> None:
+    def cancel(self, spec) -> None:
+        """Cancel an actor call: one not yet sent fails now and is never sent; one sent
+        is cancelled by the actor's worker (see Executor._cancel for what that means)."""
         st = self.actors.get(spec.actor_id)
-        if st is None:
+        if st is None or spec.cancelled or spec.task_id not in self.w.submitter.live:
+            return
+        spec.cancelled = True
+        spec.retries_left = 0
+        if spec.task_id in st.inflight:
+            if st.owner_addr:
+                transport.send(st.owner_addr, protocol.CancelTask(spec.task_id, False, True))
             return
         if spec in st.queue:
             st.queue.remove(spec)
-            from actorium.exceptions import TaskCancelledError
-            self.w.fail(spec, TaskCancelledError(f"actor task {spec.method} was cancelled"))
-        elif spec.task_id in st.inflight and st.owner_addr:
-            transport.send(st.owner_addr, protocol.CancelTask(spec.task_id, False))
+        self.w.fail(spec, TaskCancelledError(f"actor task {spec.method} was cancelled"))
+        if spec.ordered:
+            self._resolved(spec)  # it no longer holds back the calls behind it

@@ -77,9 +77,10 @@ class TaskSubmitter:
             return
         self.resolve(spec, self._enqueue)
 
-    def resolve(self, spec, then) -> None:
+    def resolve(self, spec, then, on_failed=None) -> None:
         """Resolve top-level ref arguments, then call ``then(spec)``; a failed argument
-        fails the task with the same error (errors flow through dependencies)."""
+        fails the task with the same error (errors flow through dependencies), after
+        which ``on_failed(spec)`` runs instead of ``then``."""
         if not spec.slots:
             then(spec)
             return
@@ -92,6 +93,8 @@ class TaskSubmitter:
             if value[0] == VALUE_ERROR and not spec.failed:
                 spec.failed = True
                 w.complete(spec, [value])
+                if on_failed is not None:
+                    on_failed(spec)
                 return
             spec.pending_deps -= 1
             if spec.pending_deps == 0 and not spec.failed:
@@ -108,6 +111,8 @@ class TaskSubmitter:
                 w.request_from_owner(ref.id, ref.owner)
 
     def _enqueue(self, spec) -> None:
+        if spec.cancelled:
+            return  # cancelled while its arguments were pending: already failed
         q = self.shapes.get(spec.key)
         if q is None:
             q = self.shapes[spec.key] = ShapeQueue(spec.shape, spec.strategy)
@@ -324,17 +329,29 @@ class TaskSubmitter:
             self._return(lease)
 
     # -- cancellation ---------------------------------------------------------
-    def cancel(self, task_id: bytes, force: bool) -> None:
+    def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
+        """Cancel a task of ours. On a worker: that worker interrupts it (and cancels
+        its children when ``recursive``) and replies TaskCancelledError; anywhere
+        else (waiting for its arguments, queued for a lease): it fails now and never
+        runs. A finished task is not in ``live``: nothing happens."""
         spec = self.live.get(task_id)
-        if spec is None:
+        if spec is None or spec.cancelled:
             return
         spec.cancelled = True
         spec.retries_left = 0
-        for q in self.shapes.values():
-            for spec in q.queue:
-                if spec.task_id == task_id:
-                    q.queue.remove(spec)
-                    self.w.fail(spec, TaskCancelledError(f"task {spec.name} was cancelled"))
-                    return
         if spec.lease is not None:
-            transport.send(spec.lease.worker_owner, protocol.CancelTask(task_id, force))
+            transport.send(spec.lease.worker_owner,
+                           protocol.CancelTask(task_id, force, recursive))
+            return
+        q = self.shapes.get(spec.key)
+        if q is not None and spec in q.queue:
+            q.queue.remove(spec)
+        self.w.fail(spec, TaskCancelledError(f"task {spec.name} was cancelled"))
+
+    def cancel_children(self, parent: bytes, force: bool) -> None:
+        """``recursive`` cancel: every unfinished task and actor call ``parent`` made."""
+        for spec in [s for s in self.live.values() if s.parent == parent]:
+            if spec.kind == "task":
+                self.cancel(spec.task_id, force, True)
+            elif spec.kind == "actor":
+                self.w.actors.cancel(spec)

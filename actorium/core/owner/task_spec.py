@@ -12,7 +12,7 @@ class TaskSpec:
                  "num_returns", "return_ids", "key", "shape", "retries_left",
                  "retry_exceptions", "actor_id", "method", "seq", "cancelled", "lease",
                  "pending_deps", "holds", "stream", "job", "failed", "request_key", "strategy",
-                 "lineage")
+                 "lineage", "ordered", "parent")
 
     def __init__(self, task_id, kind, name, args, slots, num_returns, return_ids, job):
         self.task_id = task_id
@@ -41,12 +41,15 @@ class TaskSpec:
         self.request_key = b""  # actor calls: .options(request_id=...) for durable actors
         self.strategy = None  # wire form (placement.normalize)
         self.lineage = False  # kept after finishing, to rebuild a lost result
+        self.ordered = False  # actor calls: sent only after every earlier call of this caller
+        self.parent = b""  # the task that submitted it, for recursive cancel
 
 
 def submit_and_return(cw, spec, submit):
     """Create the caller's refs for ``spec``, hand it to ``submit`` on the I/O thread, and
     return what ``.remote()`` returns: one ref, a list, None, or a streaming generator."""
     refs = [ObjectRef(oid, cw.owner_addr) for oid in spec.return_ids]
+    spec.parent = cw.current_task_id
     if spec.num_returns == "streaming":
         spec.stream = Stream(cw, spec.task_id)
         cw.post(submit, spec)

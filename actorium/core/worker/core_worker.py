@@ -346,6 +346,8 @@ class CoreWorker:
     def _on_cancel_task(self, msg) -> None:
         if self.on_cancel is not None:
             self.on_cancel(msg.task_id, msg.force)
+        if msg.recursive:
+            self.submitter.cancel_children(msg.task_id, msg.force)
 
     # -- functions ----------------------------------------------------------
     def export(self, obj) -> bytes:

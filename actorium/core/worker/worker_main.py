@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import ctypes
 import inspect
 import os
 import signal
@@ -44,7 +43,13 @@ class Executor:
         self.semaphore = None
         self.name = "worker"
         self.running: bytes = b""
-        self.cancelled: set[bytes] = set()
+        # Calls cancelled before or while they ran (insertion-ordered, bounded: a cancel
+        # that arrives after its call finished leaves an entry nobody removes).
+        self.cancelled: dict[bytes, None] = {}
+        # The task whose user code the main thread is in right now: only it may be
+        # interrupted, so a late signal never hits the executor or the next task.
+        self.interruptible: bytes = b""
+        self.async_calls: dict = {}  # task id -> asyncio.Task of a running async call
         self.main_ident = threading.get_ident()
         self.step_call = None  # the journal Call of the running request (durable actors)
         self.hosted = None     # the instance as a registered ActorRuntime hosts it (runtimes.py)
@@ -61,17 +66,51 @@ class Executor:
         transport.send(self.cw.raylet_addr, protocol.WorkerUnblocked(self.cw.worker_id))
 
     def _cancel(self, task_id: bytes, force: bool) -> None:
-        """Runs on the I/O thread. force kills the process, as in Ray."""
-        if force:
+        """Runs on the I/O thread; Ray's semantics. A task not started yet never runs; a
+        running task gets KeyboardInterrupt in its user code (``force``: the process is
+        killed); an async actor's call is cancelled as an asyncio task; a running call
+        of a sync or threaded actor is not interrupted (actors have state) but sees
+        ``get_runtime_context().is_canceled()``. Either way the caller's ``get`` raises
+        TaskCancelledError unless the call had already finished."""
+        if force and not self.actor_id:
             os.kill(os.getpid(), signal.SIGKILL)
-        if task_id == self.running and self.pool is None and self.loop is None:
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(self.main_ident), ctypes.py_object(TaskCancelledError))
-        else:
-            self.cancelled.add(task_id)
+        self.cancelled[task_id] = None
+        if len(self.cancelled) > 10_000:
+            del self.cancelled[next(iter(self.cancelled))]
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._cancel_async, task_id)
+        elif not self.actor_id:
+            self._interrupt(task_id, 0.01)
+
+    def _interrupt(self, task_id: bytes, again_after: float) -> None:
+        """I/O thread: SIGINT the main thread while ``task_id`` runs there. Sent again
+        until it lands: a signal that arrives just after the main thread released the
+        GIL and before it entered a blocking call (sleep, select) only sets Python's
+        flag, which nobody reads until that call returns."""
+        if task_id == self.interruptible and task_id in self.cancelled:
+            signal.pthread_kill(self.main_ident, signal.SIGINT)
+            self.cw.call_later(again_after, self._interrupt, task_id, min(again_after * 2, 1.0))
+
+    def _on_interrupt(self, signum, frame) -> None:
+        """SIGINT handler (main thread): interrupt the running task if it is the one
+        cancelled; a signal that arrives after it finished is ignored."""
+        task_id = self.interruptible
+        if task_id and task_id in self.cancelled:
+            self.interruptible = b""
+            raise KeyboardInterrupt(f"task {self.name} was cancelled")
+
+    def _cancel_async(self, task_id: bytes) -> None:
+        task = self.async_calls.get(task_id)
+        if task is not None:
+            task.cancel()
+
+    def was_cancelled(self, task_id: bytes) -> bool:
+        """Whether ``task_id`` was cancelled; forgets it (each call asks once)."""
+        return self.cancelled.pop(task_id, 0) is None
 
     # -- main loop ------------------------------------------------------------
     def run(self) -> None:
+        signal.signal(signal.SIGINT, self._on_interrupt)
         handlers = transport.message_only({
             protocol.PushTask: self.execute_task, protocol.ActorInit: self.init_actor,
             protocol.ActorCall: self.dispatch_call})
@@ -150,22 +189,37 @@ class Executor:
         or method is the caller's error). Cancellation is reported as a runtime error,
         anything else the callable raises as the user's."""
         contained: list = []
+        task_id = msg.task_id
+        if self.was_cancelled(task_id):
+            return self.cancelled_results(name, msg.num_returns), contained
         try:
-            if msg.task_id in self.cancelled:
-                self.cancelled.discard(msg.task_id)
-                raise TaskCancelledError(f"{name} was cancelled")
             fn = target()
             args, kwargs = self.arguments(msg.args, msg.refs)
-            if msg.num_returns == "streaming":
-                results = _stream_end(self.stream(msg.task_id, fn(*args, **kwargs), msg.owner))
-            else:
-                results, contained = self.pack_returns(
-                    msg.task_id, fn(*args, **kwargs), msg.num_returns, msg.owner)
-        except TaskCancelledError as exc:
-            results = self.error_results(exc, name, msg.num_returns, user_error=False)
+            if not self.actor_id:
+                # set, then check: a cancel arriving in between either sees this task
+                # interruptible (and signals) or is seen here
+                self.interruptible = task_id
+                if task_id in self.cancelled:
+                    raise KeyboardInterrupt(f"task {name} was cancelled")
+            try:
+                if msg.num_returns == "streaming":
+                    results = _stream_end(self.stream(task_id, fn(*args, **kwargs), msg.owner))
+                else:
+                    results, contained = self.pack_returns(
+                        task_id, fn(*args, **kwargs), msg.num_returns, msg.owner)
+            finally:
+                self.interruptible = b""
         except BaseException as exc:
             results = self.error_results(_strip(exc), name, msg.num_returns)
+        # A task cancelled while it ran ends cancelled, whatever its code made of the
+        # interrupt; an actor call is never interrupted and keeps its outcome.
+        if self.was_cancelled(task_id) and not self.actor_id:
+            return self.cancelled_results(name, msg.num_returns), []
         return results, contained
+
+    def cancelled_results(self, name: str, num_returns) -> list:
+        return self.error_results(TaskCancelledError(f"{name} was cancelled"), name,
+                                  num_returns, user_error=False)
 
     def execute_task(self, msg) -> None:
         self.name = msg.name
@@ -275,24 +329,41 @@ class Executor:
             self.running = b""
 
     async def call_async(self, msg) -> None:
+        task_id = msg.task_id
+        name = f"{self.actor_name}.{msg.method}"
+        self.async_calls[task_id] = asyncio.current_task()
+        try:
+            if self.was_cancelled(task_id):
+                raise asyncio.CancelledError
+            async with self.semaphore:
+                results, contained = await self._run_async(msg, name)
+        except asyncio.CancelledError:
+            self.was_cancelled(task_id)
+            results, contained = self.cancelled_results(name, msg.num_returns), []
+        finally:
+            self.async_calls.pop(task_id, None)
+        self.reply(msg.owner, task_id, results, contained)
+
+    async def _run_async(self, msg, name: str):
+        """One async-actor call's results; asyncio cancellation passes through."""
         contained: list = []
-        async with self.semaphore:
-            try:
-                method = self._method(msg.method)
-                args, kwargs = self.arguments(msg.args, msg.refs)
-                if msg.num_returns == "streaming":
-                    results = _stream_end(await self.stream_async(
-                        msg.task_id, method(*args, **kwargs), msg.owner))
-                else:
-                    result = method(*args, **kwargs)
-                    if inspect.isawaitable(result):
-                        result = await result
-                    results, contained = self.pack_returns(
-                        msg.task_id, result, msg.num_returns, msg.owner)
-            except BaseException as exc:
-                results = self.error_results(_strip(exc), f"{self.actor_name}.{msg.method}",
-                                             msg.num_returns)
-        self.reply(msg.owner, msg.task_id, results, contained)
+        try:
+            method = self._method(msg.method)
+            args, kwargs = self.arguments(msg.args, msg.refs)
+            if msg.num_returns == "streaming":
+                results = _stream_end(await self.stream_async(
+                    msg.task_id, method(*args, **kwargs), msg.owner))
+            else:
+                result = method(*args, **kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+                results, contained = self.pack_returns(
+                    msg.task_id, result, msg.num_returns, msg.owner)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            results = self.error_results(_strip(exc), name, msg.num_returns)
+        return results, contained
 
     async def stream_async(self, task_id, gen, owner) -> int:
         if inspect.isgenerator(gen):

@@ -8,10 +8,10 @@ from typing import Any
 import msgpack
 
 # 2: ActorInit.durable and the durable store messages; 3: JournalBegin.attempt, Replica*;
-# 4: ActorInit.durable became ActorInit.runtime (any registered actor runtime)
-# 5: right-sizing and autoscaling (RegisterActor/StartActor.auto, NodeHeartbeat demand,
-# ActorOutgrown, DrainNode)
-PROTOCOL_VERSION = 5
+# 4: ActorInit.durable became ActorInit.runtime (any registered actor runtime); on
+# main, 4 was CancelTask.recursive: 5 is both; 6: right-sizing and autoscaling
+# (RegisterActor/StartActor.auto, NodeHeartbeat demand, ActorOutgrown, DrainNode)
+PROTOCOL_VERSION = 6
 
 _BY_OP: dict[str, type] = {}
 _FIELDS: dict[type, tuple[str, ...]] = {}

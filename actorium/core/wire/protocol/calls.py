@@ -96,9 +96,12 @@ class StreamItem:
 
 @_message
 class CancelTask:
+    """owner -> the worker running a task: cancel it, and with ``recursive`` every task
+    and actor call it submitted that has not finished."""
     op: ClassVar[str] = "cancel_task"
     task_id: bytes
     force: bool
+    recursive: bool
 
 
 # ---------------------------------------------------------------------------
