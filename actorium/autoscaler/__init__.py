@@ -6,6 +6,7 @@ stay idle, between ``min_nodes`` and ``max_nodes``, through a provider.
 * ``policy.py``: the decisions, as a pure function of the gcs's demand listing;
 * ``monitor.py``: the process that runs the loop (``actorium start --head --autoscale``).
 
-It sits above the raylet and the gcs and imports neither: it talks to the gcs over the
-protocol (``ListState("demand")``, ``DrainNode``, the KV for its status) like any client.
+It sits above the raylet and the gcs and uses neither's internals (only the raylet's
+process helpers): it talks to the gcs over the protocol (``ListState("demand")``,
+``DrainNode``, the KV for its status) like any client.
 """

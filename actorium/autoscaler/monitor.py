@@ -27,6 +27,7 @@ import msgpack
 from actorium.autoscaler import policy
 from actorium.autoscaler.provider import PROVIDERS
 from actorium.core.wire import auth, protocol, transport
+from actorium.raylet.procs import alive as _alive
 
 STATUS_KEY = b"autoscaler/status"
 RPC_TIMEOUT = 5.0
@@ -113,16 +114,6 @@ class Monitor:
 
     def close(self) -> None:
         self.provider.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def start(gcs_tcp: str, session_dir: str, *, provider: str, token, head_pid: int,

@@ -10,17 +10,8 @@ import psutil
 import pytest
 
 from actorium.autoscaler import policy
-from cli.test_cli import Env, _session_pids
+from cli.test_cli import _session_pids, env  # noqa: F401  (env: the CLI tests' fixture)
 from tests_helpers import wait_until
-
-
-@pytest.fixture
-def env():
-    e = Env()
-    try:
-        yield e
-    finally:
-        e.cleanup()
 
 
 def _node(node_id, available, busy=0, idle_for=0.0, pending=0, head=False):
