@@ -91,7 +91,7 @@ class ActorClass:
         info = cw.rpc_gcs(protocol.RegisterActor(
             transport.next_req_id(), actor_id, o.name or "", namespace,
             o.lifetime == "detached", o.get_if_exists, o.max_restarts, o.shape(), cw.job, meta,
-            placement.normalize(o.scheduling_strategy)),
+            placement.normalize(o.scheduling_strategy), o.auto),
             timeout=30)
         if not info["created"]:
             return handle_from_info(info)

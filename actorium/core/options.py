@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actorium.core import runtimes
+from actorium.scheduling import rightsize
 
 _NUMBER = (int, float)
 
@@ -25,15 +26,29 @@ def _check_common(o) -> None:
     _check_resource_amount("num_cpus", o.num_cpus)
     _check_resource_amount("num_gpus", o.num_gpus)
     _check_resource_amount("memory", o.memory)
-    _check_resources(o.resources)
+    _check_resources(o.resources, auto_ok=isinstance(o, ActorOptions))
+    if o.resources == AUTO and (o.num_cpus or o.memory):
+        raise ValueError("resources='auto' sizes CPU and memory by measured use; do not "
+                         "also give num_cpus or memory")
     if o.isolation not in (None, "none") and o.isolation not in runtimes.isolation_names():
         valid = " or ".join(["None", *map(repr, runtimes.isolation_names())])
         raise ValueError(f"isolation must be {valid}, got {o.isolation!r}")
 
 
-def _check_resources(value) -> None:
+AUTO = "auto"
+
+
+def _check_resources(value, auto_ok: bool = False) -> None:
     if value is None:
         return
+    if value == AUTO and auto_ok:
+        return
+    if isinstance(value, str):
+        if auto_ok:
+            raise ValueError(f"resources must be a dict of name -> amount or 'auto', "
+                             f"got {value!r}")
+        raise ValueError(f"resources must be a dict of name -> amount, got {value!r}; "
+                         f"resources='auto' (right-sizing by measured use) is for actors only")
     if not isinstance(value, dict):
         raise TypeError(f"resources must be a dict of name -> amount, got {type(value).__name__}")
     for k, v in value.items():
@@ -120,7 +135,13 @@ class ActorOptions:
         for runtime in runtimes.actor_runtimes():
             runtime.check_options(self)
 
+    @property
+    def auto(self) -> bool:
+        return self.resources == AUTO
+
     def shape(self) -> dict:
+        if self.auto:  # placed and started with a small reservation, then measured
+            return {**rightsize.initial_shape(), **resource_shape(0, self.num_gpus, None, 0)}
         return resource_shape(self.num_cpus, self.num_gpus, self.resources, self.memory)
 
     def task_retries(self, durable: bool) -> int:
