@@ -7,7 +7,7 @@ from actorium.core.api import (
     available_resources, cancel, cluster_resources, get, get_actor, get_runtime_context,
     init, is_initialized, kill, nodes, put, remote, shutdown, wait,
 )
-from actorium.core.object_ref import ObjectRef, ObjectRefGenerator
+from actorium.core.object_ref import DynamicObjectRefGenerator, ObjectRef, ObjectRefGenerator
 from actorium.core.remote_function import RemoteFunction
 from actorium.isolation.policy import SandboxPolicy
 from actorium import sandbox, util
@@ -17,7 +17,7 @@ from actorium.durable.sessions import session
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActorClass", "ActorHandle", "ObjectRef", "ObjectRefGenerator", "RemoteFunction",
+    "ActorClass", "ActorHandle", "DynamicObjectRefGenerator", "ObjectRef", "ObjectRefGenerator", "RemoteFunction",
     "available_resources", "cancel", "cluster_resources", "exceptions", "get", "get_actor",
     "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put",
     "remote", "sandbox", "SandboxPolicy", "session", "shutdown", "util", "wait", "durable",

@@ -235,8 +235,7 @@ class ActorMethod:
         h = self._handle
         task_id = new_task_id()
         blob, slots, holds = pack_arguments(args, kwargs, cw.put)
-        streaming = self._num_returns == "streaming"
-        n = 1 if streaming else self._num_returns
+        n = 1 if self._num_returns in ("streaming", "dynamic") else self._num_returns
         return_ids = [object_id_for(task_id, i) for i in range(n)]
         spec = TaskSpec(task_id, "actor", f"{h._class_name}.{self._name}", blob, slots,
                         self._num_returns, return_ids, cw.job)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import collections
 
-from actorium.core import protocol, transport
+from actorium.core import protocol, stream, transport
 from actorium.core.serialization import load_error
 from actorium.exceptions import ActorDiedError, TaskCancelledError
 
@@ -115,8 +115,9 @@ class ActorSubmitter:
         if st is not None:
             st.inflight.pop(spec.task_id, None)
         if spec.stream is not None:
-            spec.stream.finish(msg.results[0][2] if msg.results else 0)
-        self.w.complete(spec, msg.results, msg.contained)
+            self.w.complete(spec, *stream.end(spec, msg.results, msg.contained))
+        else:
+            self.w.complete(spec, msg.results, msg.contained)
         if st is not None and st.released:
             self._stop_if_idle(st)
 

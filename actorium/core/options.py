@@ -49,7 +49,7 @@ class TaskOptions:
     memory: int = 0
     max_retries: int = 3
     retry_exceptions: Any = False
-    num_returns: Any = 1
+    num_returns: Any = None  # None: 1, or "streaming" for a generator function (Ray's default)
     name: str = ""
     scheduling_strategy: Any = None
     runtime_env: dict | None = None
@@ -66,9 +66,10 @@ class TaskOptions:
                 isinstance(re, (list, tuple)) and all(isinstance(c, type) and issubclass(c, BaseException) for c in re)):
             raise TypeError("retry_exceptions must be a bool or a list of exception classes")
         nr = self.num_returns
-        if nr not in ("streaming", "dynamic") and (
+        if nr not in (None, "streaming", "dynamic") and (
                 isinstance(nr, bool) or not isinstance(nr, int) or nr < 0):
-            raise ValueError(f"num_returns must be an int >= 0 or 'streaming', got {nr!r}")
+            raise ValueError(f"num_returns must be an int >= 0, 'streaming' or 'dynamic', "
+                             f"got {nr!r}")
         if not isinstance(self.name, str):
             raise TypeError(f"name must be a str, got {type(self.name).__name__}")
 

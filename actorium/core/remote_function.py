@@ -26,10 +26,16 @@ class RemoteFunction:
     def _configure(self, options: opts.TaskOptions) -> None:
         """Adopt ``options``; what every call needs from them is computed once here."""
         fn = self._function
-        if options.num_returns == "streaming" and not (
-                inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)):
-            raise TypeError(f"num_returns='streaming' needs a generator function; "
+        generator = inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
+        num_returns = options.num_returns
+        if num_returns is None:  # Ray's default: a generator function streams
+            num_returns = "streaming" if generator else 1
+        elif num_returns in ("streaming", "dynamic") and not generator:
+            raise TypeError(f"num_returns={num_returns!r} needs a generator function; "
                             f"{self._name} is not one")
+        # decided here, once, so a call pays nothing for generator support
+        self._num_returns = num_returns
+        self._n_return_ids = 1 if num_returns in ("streaming", "dynamic") else num_returns
         self._options = options
         self._shape = options.shape()
         self._strategy = placement.normalize(options.scheduling_strategy)
@@ -62,11 +68,9 @@ class RemoteFunction:
             self._exported = (cw, fn_id)
         task_id = new_task_id()
         blob, slots, holds = pack_arguments(args, kwargs, cw.put)
-        streaming = o.num_returns == "streaming"
-        n = 1 if streaming else o.num_returns
-        return_ids = [object_id_for(task_id, i) for i in range(n)]
+        return_ids = [object_id_for(task_id, i) for i in range(self._n_return_ids)]
         spec = TaskSpec(task_id, "task", o.name or self._name, blob, slots,
-                        o.num_returns, return_ids, cw.job)
+                        self._num_returns, return_ids, cw.job)
         spec.fn_id = fn_id
         spec.holds = holds
         spec.shape = self._shape

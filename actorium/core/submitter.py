@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 import sys
 
-from actorium.core import protocol, transport
+from actorium.core import protocol, stream, transport
 from actorium.core.object_ref import ObjectRef
 from actorium.core.serialization import VALUE_ERROR, load_error
 from actorium.exceptions import TaskCancelledError, WorkerCrashedError
@@ -253,7 +253,9 @@ class TaskSubmitter:
             spec.lease = None
             if spec.cancelled:
                 self.w.fail(spec, TaskCancelledError(f"task {spec.name} was cancelled"))
-            elif spec.retries_left != 0 and spec.stream is None:
+            elif spec.retries_left != 0 and (spec.stream is None
+                                             or spec.num_returns == "dynamic"):
+                # a dynamic generator's ref is set only at its end: it can run again
                 spec.retries_left -= 1
                 q.queue.appendleft(spec)
             else:
@@ -273,9 +275,7 @@ class TaskSubmitter:
             spec.lease = None
             lease.key.queue.append(spec)
         elif spec.stream is not None:
-            count = results[0][2] if results else 0
-            spec.stream.finish(count)
-            self.w.complete(spec, results, msg.contained)
+            self.w.complete(spec, *stream.end(spec, results, msg.contained))
         else:
             self.w.complete(spec, results, msg.contained)
         if lease is not None:

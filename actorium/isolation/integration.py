@@ -94,9 +94,9 @@ def _hosting_function(remote_function):
     from actorium.core import options as opts
     from actorium.core.remote_function import RemoteFunction
     o = remote_function._options
-    if o.num_returns == "streaming":
-        raise TypeError(f"{remote_function._name}: sandboxed functions cannot stream "
-                        f"(num_returns='streaming'); return a list instead")
+    if remote_function._num_returns in ("streaming", "dynamic"):
+        raise TypeError(f"{remote_function._name}: sandboxed functions cannot be generators "
+                        f"(num_returns={remote_function._num_returns!r}); return a list instead")
     policy = _policy(o)
     body = functools.partial(run_sandboxed_function, pickle_for_jail(remote_function._function),
                              _policy_dict(policy), remote_function._name)
