@@ -11,6 +11,8 @@ from actorium.core.object_ref import DynamicObjectRefGenerator, ObjectRef, Objec
 from actorium.core.remote_function import RemoteFunction
 from actorium.isolation.policy import SandboxPolicy
 from actorium import sandbox, util
+# Ray's module paths (ray.actor, ray.remote_function, ray.runtime_context)
+from actorium import actor, remote_function, runtime_context
 from actorium import durable
 from actorium.durable.sessions import session
 

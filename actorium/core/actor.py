@@ -218,10 +218,11 @@ class ActorMethod:
         """``request_id`` (durable actors and sessions): the caller's own identity of this
         request. Sending it again, even from a new driver or after the whole cluster
         restarted, continues or answers that request instead of starting a new one."""
-        unknown = set(kwargs) - {"name", "concurrency_group"}
+        unknown = set(kwargs) - {"name", "concurrency_group", "enable_task_events"}
         if unknown:
             raise ValueError(f"Invalid option(s) {sorted(unknown)} for an actor method; valid: "
-                             f"num_returns, name, request_id")
+                             f"num_returns, name, request_id, concurrency_group, "
+                             f"enable_task_events")
         key = self._request_key
         if request_id is not None:
             if not isinstance(request_id, str) or not request_id:
@@ -246,6 +247,31 @@ class ActorMethod:
         spec.request_key = self._request_key
         spec.ordered = h._ordered
         return submit_and_return(cw, spec, cw.actors.submit)
+
+
+def exit_actor() -> None:
+    """End the actor this is called in, as ``ray.actor.exit_actor``: it is not restarted,
+    the call that ran this and every queued call fail with ActorDiedError, and the
+    process's atexit handlers run. Never returns."""
+    cw = _current()
+    actor_id = cw.current_actor_id
+    if not actor_id:
+        raise TypeError("exit_actor() can only be called inside an actor; use "
+                        "actorium.kill(handle) to stop an actor from outside")
+    import atexit
+    import os
+    import sys
+    try:
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        # DEAD without restart before we go: otherwise our exit looks like a crash
+        try:
+            cw.rpc_gcs(protocol.KillActor(transport.next_req_id(), actor_id, True),
+                       timeout=10)
+        finally:
+            os._exit(0)
 
 
 def handle_from_info(info: dict) -> ActorHandle:

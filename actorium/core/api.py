@@ -423,6 +423,44 @@ class RuntimeContext:
     def get_assigned_resources(self) -> dict:
         return {}
 
+    # Ray's older properties: ids as Ray's ID objects (``.hex()``) and as str at once
+    @property
+    def node_id(self) -> "_ID":
+        return _ID(self.get_node_id())
+
+    @property
+    def job_id(self) -> "_ID":
+        return _ID(self.get_job_id())
+
+    @property
+    def task_id(self) -> "_ID | None":
+        task = self.get_task_id()
+        return None if task is None else _ID(task)
+
+    @property
+    def actor_id(self) -> "_ID | None":
+        actor = self.get_actor_id()
+        return None if actor is None else _ID(actor)
+
+    def get(self) -> dict:
+        """Ray's dict form of the context."""
+        out = {"job_id": self.job_id, "node_id": self.node_id, "namespace": self.namespace}
+        if self.task_id is not None:
+            out["task_id"] = self.task_id
+        if self.actor_id is not None:
+            out["actor_id"] = self.actor_id
+        return out
+
+
+class _ID(str):
+    """An id as a hex str that also answers Ray's ``ID.hex()`` and ``ID.binary()``."""
+
+    def hex(self) -> str:
+        return str(self)
+
+    def binary(self) -> bytes:
+        return bytes.fromhex(self)
+
 
 def get_runtime_context() -> RuntimeContext:
     return RuntimeContext(_worker())
