@@ -13,6 +13,8 @@ from actorium.isolation.policy import SandboxPolicy
 from actorium import sandbox, util
 # Ray's module paths (ray.actor, ray.remote_function, ray.runtime_context)
 from actorium import actor, remote_function, runtime_context
+# registers .bind() with the core (lazy DAGs)
+from actorium import dag
 from actorium import durable
 from actorium.durable.sessions import session
 
@@ -20,7 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ActorClass", "ActorHandle", "DynamicObjectRefGenerator", "ObjectRef", "ObjectRefGenerator", "RemoteFunction",
-    "available_resources", "cancel", "cluster_resources", "exceptions", "get", "get_actor",
+    "available_resources", "cancel", "cluster_resources", "dag", "exceptions", "get", "get_actor",
     "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put",
     "remote", "sandbox", "SandboxPolicy", "session", "shutdown", "util", "wait", "durable",
     "__version__",

@@ -6,6 +6,7 @@ import threading
 
 import msgpack
 
+from actorium.core import binding
 from actorium.core import options as opts
 from actorium.core import protocol, transport
 from actorium.core.ids import new_actor_id, new_task_id, object_id_for
@@ -59,6 +60,11 @@ class ActorClass:
 
     def remote(self, *args, **kwargs) -> "ActorHandle":
         return self._create(args, kwargs)
+
+    def bind(self, *args, **kwargs):
+        """A lazy actor for a DAG (``actorium.dag``): created on the DAG's ``execute``;
+        bind its methods as ``node.method.bind(...)``."""
+        return binding.bind(self, args, kwargs)
 
     def _create(self, args, kwargs, session: str = "") -> "ActorHandle":
         """Register and create the actor. ``session`` names the durable session it
@@ -230,6 +236,10 @@ class ActorMethod:
             key = b"id:" + request_id.encode()
         return ActorMethod(self._handle, self._name,
                            self._num_returns if num_returns is None else num_returns, key)
+
+    def bind(self, *args, **kwargs):
+        """A lazy call of this actor's method for a DAG (``actorium.dag``)."""
+        return binding.bind(self, args, kwargs)
 
     def remote(self, *args, **kwargs):
         cw = _current()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import inspect
 
+from actorium.core import binding
 from actorium.core import options as opts
 from actorium.core.ids import new_task_id, object_id_for
 from actorium.core.object_ref import _current
@@ -50,6 +51,10 @@ class RemoteFunction:
         new.__dict__.update(self.__dict__)
         new._configure(opts.build(opts.TaskOptions, self._options, **kwargs))
         return new
+
+    def bind(self, *args, **kwargs):
+        """A lazy call for a DAG (``actorium.dag``): runs on the DAG's ``execute``."""
+        return binding.bind(self, args, kwargs)
 
     def remote(self, *args, **kwargs):
         o = self._options
