@@ -15,15 +15,18 @@ from actorium import sandbox, util
 from actorium import actor, remote_function, runtime_context
 # registers .bind() with the core (lazy DAGs)
 from actorium import dag
+# registers the driver's drawing of progress bars made in workers (tqdm_ray)
+from actorium import experimental
 from actorium import durable
 from actorium.durable.sessions import session
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActorClass", "ActorHandle", "DynamicObjectRefGenerator", "ObjectRef", "ObjectRefGenerator", "RemoteFunction",
-    "available_resources", "cancel", "cluster_resources", "dag", "exceptions", "get", "get_actor",
-    "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put",
-    "remote", "sandbox", "SandboxPolicy", "session", "shutdown", "util", "wait", "durable",
-    "__version__",
+    "ActorClass", "ActorHandle", "DynamicObjectRefGenerator", "ObjectRef",
+    "ObjectRefGenerator", "RemoteFunction", "SandboxPolicy", "__version__", "actor",
+    "available_resources", "cancel", "cluster_resources", "dag", "durable", "exceptions",
+    "experimental", "get", "get_actor", "get_runtime_context", "init", "is_initialized",
+    "kill", "method", "nodes", "put", "remote", "remote_function", "runtime_context",
+    "sandbox", "session", "shutdown", "util", "wait",
 ]

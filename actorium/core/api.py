@@ -12,7 +12,7 @@ import sys
 import threading
 import uuid
 
-from actorium.core import auth, core_worker, launcher, protocol, reconnect, transport
+from actorium.core import auth, core_worker, launcher, output, protocol, reconnect, transport
 from actorium.core import options as opts
 from actorium.core.actor import ActorClass, ActorHandle, handle_from_info
 from actorium.core.object_ref import ObjectRef, ObjectRefGenerator
@@ -162,10 +162,13 @@ def _register_driver(worker) -> None:
 
 
 def _print_log(msg) -> None:
+    lines = output.unhandled_lines(msg)
+    if not lines:
+        return
     stream = sys.stderr if msg.stream == "stderr" else sys.stdout
     prefix = f"({msg.name} pid={msg.pid}) "
     try:
-        stream.write("".join(prefix + line + "\n" for line in msg.lines))
+        stream.write("".join(prefix + line + "\n" for line in lines))
         stream.flush()
     except Exception:
         pass
