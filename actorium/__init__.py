@@ -20,10 +20,12 @@ from actorium import experimental
 from actorium import durable
 from actorium.durable.sessions import session
 
+ObjectID = ObjectRef  # Ray's older name for an object ref
+
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActorClass", "ActorHandle", "DynamicObjectRefGenerator", "ObjectRef",
+    "ActorClass", "ActorHandle", "DynamicObjectRefGenerator", "ObjectID", "ObjectRef",
     "ObjectRefGenerator", "RemoteFunction", "SandboxPolicy", "__version__", "actor",
     "available_resources", "cancel", "cluster_resources", "dag", "durable", "exceptions",
     "experimental", "get", "get_actor", "get_runtime_context", "init", "is_initialized",

@@ -76,7 +76,12 @@ class WorkerCrashedError(ActoriumError):
     """The worker running a task died (exit, signal, segfault) and retries ran out."""
 
 
-class ActorDiedError(ActoriumError):
+class RayActorError(ActoriumError):
+    """The actor cannot run the call (Ray's name; parent of ActorDiedError and
+    ActorUnavailableError)."""
+
+
+class ActorDiedError(RayActorError):
     """The actor is dead: killed, crashed without restarts left, or its constructor raised."""
 
     def __init__(self, message: str = "The actor died.", actor_id: str = ""):
@@ -156,10 +161,97 @@ class CheckpointError(ActoriumError):
     """An actor's state could not be checkpointed or restored."""
 
 
+# -- Ray's names ---------------------------------------------------------------------
+# Ray code catches these; each is our class under Ray's name, or a class of ours placed
+# where Ray places it in its tree, so ``except`` works both ways.
+RayError = ActoriumError
+RayTaskError = TaskError
+
+
+class ActorUnavailableError(RayActorError):
+    """The actor is alive but cannot be reached right now (e.g. it is restarting)."""
+
+
+class RaySystemError(ActoriumError):
+    """The runtime itself failed (not the user's code)."""
+
+
+class OutOfMemoryError(ActoriumError):
+    """The task or actor was killed because the node ran out of memory."""
+
+
+class OutOfDiskError(ActoriumError):
+    """The node's disk is full, so an object could not be spilled."""
+
+
+class ObjectFreedError(ObjectLostError):
+    """The object was freed explicitly, so its value is gone."""
+
+
+class ObjectFetchTimedOutError(ObjectLostError):
+    """Fetching the object from another node timed out."""
+
+
+class ObjectReconstructionFailedError(ObjectLostError):
+    """The object was lost and rebuilding it from lineage failed."""
+
+
+class ObjectReconstructionFailedMaxAttemptsExceededError(ObjectReconstructionFailedError):
+    """The object was lost and its task has no retries left to rebuild it."""
+
+
+class ObjectReconstructionFailedLineageEvictedError(ObjectReconstructionFailedError):
+    """The object was lost and its lineage is no longer kept."""
+
+
+class ReferenceCountingAssertionError(ObjectLostError, AssertionError):
+    """An object was read after reference counting had already freed it."""
+
+
+class LocalRayletDiedError(ActoriumError):
+    """This process's node daemon (raylet) died."""
+
+
+class RuntimeEnvSetupError(ActoriumError):
+    """The task's ``runtime_env`` could not be set up."""
+
+
+class TaskPlacementGroupRemoved(ActoriumError):
+    """The placement group the task was scheduled into was removed."""
+
+
+class ActorPlacementGroupRemoved(ActoriumError):
+    """The placement group the actor was scheduled into was removed."""
+
+
+class PendingCallsLimitExceeded(ActoriumError):
+    """Too many calls are waiting for this actor (``max_pending_calls``)."""
+
+
+class AsyncioActorExit(ActoriumError):
+    """Raised to make an async actor exit (``exit_actor`` inside an async actor)."""
+
+
+class CrossLanguageError(ActoriumError):
+    """A failure in another language's worker (kept for Ray's name; actorium is Python)."""
+
+
+class ActorClassInheritanceException(TypeError):
+    """A class tried to inherit from an ``@actorium.remote`` actor class."""
+
+
 __all__ = [
     "ActoriumError", "TaskError", "WorkerCrashedError", "ActorDiedError",
     "GetTimeoutError", "TaskCancelledError", "ObjectLostError",
     "OwnerDiedError", "ObjectStoreFullError", "NodeDiedError", "SandboxViolation",
     "TaskUnschedulableError", "ActorUnschedulableError",
     "AuthenticationError", "AmbiguousStep", "JournalError", "CheckpointError",
+    # Ray's names
+    "RayError", "RayTaskError", "RayActorError", "ActorUnavailableError", "RaySystemError",
+    "OutOfMemoryError", "OutOfDiskError", "ObjectFreedError", "ObjectFetchTimedOutError",
+    "ObjectReconstructionFailedError", "ObjectReconstructionFailedMaxAttemptsExceededError",
+    "ObjectReconstructionFailedLineageEvictedError", "ReferenceCountingAssertionError",
+    "LocalRayletDiedError", "RuntimeEnvSetupError", "TaskPlacementGroupRemoved",
+    "ActorPlacementGroupRemoved", "PendingCallsLimitExceeded", "AsyncioActorExit",
+    "CrossLanguageError", "ActorClassInheritanceException",
 ]

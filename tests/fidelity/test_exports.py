@@ -7,7 +7,7 @@ import importlib
 import actorium
 
 PUBLIC = {
-    "ActorClass", "ActorHandle", "DynamicObjectRefGenerator", "ObjectRef",
+    "ActorClass", "ActorHandle", "DynamicObjectRefGenerator", "ObjectID", "ObjectRef",
     "ObjectRefGenerator", "RemoteFunction", "SandboxPolicy", "__version__", "actor",
     "available_resources", "cancel", "cluster_resources", "dag", "durable", "exceptions",
     "experimental", "get", "get_actor", "get_runtime_context", "init", "is_initialized",
