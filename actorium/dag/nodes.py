@@ -48,37 +48,35 @@ class DAGNode:
                 _substitute(self._bound_kwargs, results))
 
 
-class FunctionNode(DAGNode):
-    """``f.bind(...)``: a task submitted on ``execute``."""
+class _RemoteNode(DAGNode):
+    """A node whose body has ``.options(...)`` and ``.remote(...)``: a remote function
+    or an actor class."""
 
-    def __init__(self, remote_function, args, kwargs, options=None):
+    def __init__(self, body, args, kwargs, options=None):
         super().__init__(args, kwargs, options)
-        self._body = remote_function
+        self._body = body
 
-    def options(self, **options) -> "FunctionNode":
-        return FunctionNode(self._body, self._bound_args, self._bound_kwargs,
-                            {**self._bound_options, **options})
+    def options(self, **options):
+        """The same bound call with more options, as the body's ``.options``."""
+        return type(self)(self._body, self._bound_args, self._bound_kwargs,
+                          {**self._bound_options, **options})
 
     def _execute_impl(self, input_value, results):
         args, kwargs = self._resolved_arguments(results)
-        fn = self._body.options(**self._bound_options) if self._bound_options else self._body
-        return fn.remote(*args, **kwargs)
+        body = self._body.options(**self._bound_options) if self._bound_options else self._body
+        return body.remote(*args, **kwargs)
 
     def __repr__(self) -> str:
-        return f"FunctionNode({self._body._name})"
+        return f"{type(self).__name__}({self._body._name})"
 
 
-class ClassNode(DAGNode):
+class FunctionNode(_RemoteNode):
+    """``f.bind(...)``: a task submitted on ``execute``."""
+
+
+class ClassNode(_RemoteNode):
     """``Actor.bind(...)``: an actor created on ``execute``; ``node.method.bind(...)``
     binds a call of it."""
-
-    def __init__(self, actor_class, args, kwargs, options=None):
-        super().__init__(args, kwargs, options)
-        self._body = actor_class
-
-    def options(self, **options) -> "ClassNode":
-        return ClassNode(self._body, self._bound_args, self._bound_kwargs,
-                         {**self._bound_options, **options})
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
@@ -88,14 +86,6 @@ class ClassNode(DAGNode):
             raise AttributeError(f"'{self._body._name}' has no method {name!r}; it has: "
                                  f"{', '.join(sorted(methods)) or 'none'}")
         return _UnboundClassMethod(self, name)
-
-    def _execute_impl(self, input_value, results):
-        args, kwargs = self._resolved_arguments(results)
-        cls = self._body.options(**self._bound_options) if self._bound_options else self._body
-        return cls.remote(*args, **kwargs)
-
-    def __repr__(self) -> str:
-        return f"ClassNode({self._body._name})"
 
 
 class _UnboundClassMethod:
