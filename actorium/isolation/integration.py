@@ -113,7 +113,7 @@ def create_sandboxed_actor(actor_class, args, kwargs):
     from actorium.core.actor import ActorClass
     o = actor_class._options
     for name, m in actor_class._methods.items():
-        if m["num_returns"] == "streaming":
+        if m["num_returns"] in ("streaming", "dynamic"):
             raise TypeError(f"{actor_class._name}.{name}: sandboxed actors cannot have "
                             f"generator (streaming) methods")
     host = ActorClass(SandboxedActorHost, opts.build(opts.ActorOptions, o, isolation=None,
