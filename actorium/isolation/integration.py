@@ -95,7 +95,7 @@ def _hosting_function(remote_function):
     from actorium.core.remote_function import RemoteFunction
     o = remote_function._options
     if remote_function._num_returns in ("streaming", "dynamic"):
-        raise TypeError(f"{remote_function._name}: sandboxed functions cannot be generators "
+        raise TypeError(f"{remote_function._name}: sandboxed functions cannot stream "
                         f"(num_returns={remote_function._num_returns!r}); return a list instead")
     policy = _policy(o)
     body = functools.partial(run_sandboxed_function, pickle_for_jail(remote_function._function),
