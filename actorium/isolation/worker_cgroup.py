@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 import time
 
-from actorium.isolation.cgroups import CGROUP_ROOT, CPU_PERIOD_US, _own_cgroup, _write
+from actorium.isolation.cgroups import (CGROUP_ROOT, CPU_PERIOD_US, _own_cgroup, _write,
+                                       rmdir_when_gone)
 
 __all__ = ["Controller", "WorkerCgroup"]
 
@@ -183,16 +184,7 @@ class Controller:
         kernel still tears down its last task, so retry briefly)."""
         deadline = time.monotonic() + timeout
         for d in cg.dirs.values():
-            while True:
-                try:
-                    os.rmdir(d)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        break
-                    time.sleep(0.005)
+            rmdir_when_gone(d, deadline)
 
     def sweep(self) -> int:
         """Remove empty worker cgroups of raylets that are gone; returns how many."""
