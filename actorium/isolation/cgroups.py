@@ -87,7 +87,7 @@ class SandboxCgroup:
     def create(cls, policy, name: str | None = None) -> "SandboxCgroup | None":
         if os.geteuid() != 0:
             return None
-        name = name or f"sbx-{os.getpid()}-{next(_counter)}-{os.urandom(3).hex()}"
+        name = name or f"sbx-{creator_tag()}-{next(_counter)}-{os.urandom(3).hex()}"
         dirs: dict[str, str] = {}
         try:
             for ctrl in _V1_CONTROLLERS:
@@ -199,9 +199,34 @@ class SandboxCgroup:
         return ok
 
 
+def _pid_namespace() -> int:
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
+
+
+def creator_tag() -> str:
+    """``<pid>.<pid namespace>`` of this process, put in the names of the cgroups it
+    creates: a pid alone is ambiguous when clusters in different pid namespaces (test
+    runs under ``unshare --pid``, containers) share one cgroup tree."""
+    return f"{os.getpid()}.{_pid_namespace()}"
+
+
+def creator_gone(name: str) -> bool:
+    """Whether the process that created cgroup ``name`` (``<kind>-<creator tag>-...``)
+    has exited. Only a creator in our own pid namespace can be judged (another
+    namespace's pids are not in our /proc): anything else is left to its own sweep."""
+    creator = name.partition("-")[2].split("-", 1)[0]
+    pid, _, ns = creator.partition(".")
+    if not pid.isdigit() or (ns and ns != str(_pid_namespace())):
+        return False
+    return not os.path.exists(f"/proc/{pid}")
+
+
 def orphaned() -> list[str]:
     """Sandbox cgroup directories whose creating process is gone. Names embed the
-    creator's pid (``sbx-<pid>-...``, ``spare-<pid>-...``)."""
+    creator's tag (``sbx-<pid>.<ns>-...``, ``spare-<pid>.<ns>-...``)."""
     out = []
     for ctrl in _V1_CONTROLLERS:
         rel = _own_cgroup(ctrl)
@@ -213,9 +238,7 @@ def orphaned() -> list[str]:
         except OSError:
             continue
         for name in names:
-            kind, _, rest = name.partition("-")
-            pid = rest.split("-", 1)[0]
-            if kind in ("sbx", "spare") and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            if name.partition("-")[0] in ("sbx", "spare") and creator_gone(name):
                 out.append(os.path.join(parent, name))
     return out
 

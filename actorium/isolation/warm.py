@@ -31,6 +31,7 @@ import msgpack
 
 from . import calls, codec
 from .calls import job_body, plain_details, read_all, snippet_fields
+from .cgroups import creator_tag
 from .runner import _collect, _result, run_jailed, write_all
 
 __all__ = ["serve_spare", "SparePool", "SPARE_PREFIX", "SPARES"]
@@ -61,7 +62,7 @@ def serve_spare(policy_dict: dict, req_fd: int, report_fd: int) -> None:
         col.policy = state["policy"] = policy_from_dict(req.get("policy") or policy_dict)
         if col.cgroup is not None:  # no longer a spare: an ordinary running sandbox
             _await_setup(col, names)  # the jail joins its cgroup by path: not mid-rename
-            col.cgroup.rename(f"sbx-{os.getpid()}-{os.urandom(3).hex()}")
+            col.cgroup.rename(f"sbx-{creator_tag()}-{os.urandom(3).hex()}")
         if req.get("op") == "call":
             job = {"kind": "call", "payload": req["payload"]}
         else:
@@ -74,7 +75,7 @@ def serve_spare(policy_dict: dict, req_fd: int, report_fd: int) -> None:
         _collect(col, names, state["start"] + col.policy.wall_seconds)
 
     col, stats, _ = run_jailed(body, policy, {"job": (job_w, job_r)}, collect,
-                               cgroup_name=f"{SPARE_PREFIX}{os.getpid()}-{os.urandom(3).hex()}")
+                               cgroup_name=f"{SPARE_PREFIX}{creator_tag()}-{os.urandom(3).hex()}")
     req = state.get("req")
     if req is None:
         return

@@ -6,7 +6,8 @@ Invariants
 * One directory per worker under ``<the raylet's own cgroup>/actorium/`` in each
   hierarchy (v1: ``cpu`` and ``memory``; v2: the unified tree), like the sandbox
   cgroups (cgroups.py), so whatever limits the raylet stays in force over its workers.
-* Names embed the raylet's pid (``auto-<pid>-<worker>``): a raylet killed outright
+* Names embed the raylet's pid and pid namespace (``auto-<pid>.<ns>-<worker>``, see
+  ``cgroups.creator_tag``): a raylet killed outright
   leaves empty directories that the next raylet's ``sweep`` removes.
 * v1: the OOM killer is disabled in the worker's memory cgroup, so a worker whose
   memory grows faster than one sample period *stalls* at its limit until the raylet
@@ -22,7 +23,7 @@ import os
 import time
 
 from actorium.isolation.cgroups import (CGROUP_ROOT, CPU_PERIOD_US, _own_cgroup, _write,
-                                       rmdir_when_gone)
+                                       creator_gone, rmdir_when_gone)
 
 __all__ = ["Controller", "WorkerCgroup"]
 
@@ -195,9 +196,7 @@ class Controller:
             except OSError:
                 continue
             for name in names:
-                kind, _, rest = name.partition("-")
-                pid = rest.split("-", 1)[0]
-                if kind == "auto" and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                if name.startswith("auto-") and creator_gone(name):
                     try:
                         os.rmdir(os.path.join(parent, name))
                         removed += 1

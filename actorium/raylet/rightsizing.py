@@ -25,6 +25,7 @@ import time
 import psutil
 
 from actorium.core.wire import protocol
+from actorium.isolation.cgroups import creator_tag
 from actorium.isolation.worker_cgroup import Controller
 from actorium.scheduling import resources as res
 from actorium.scheduling import rightsize
@@ -56,7 +57,7 @@ class RightSizer:
     def cgroups(self) -> Controller:
         """Probed on the first auto actor, so nodes without any never touch cgroupfs."""
         if self._cgroups is None:
-            self._cgroups = Controller(f"auto-{os.getpid()}")
+            self._cgroups = Controller(f"auto-{creator_tag()}")
             self._cgroups.sweep()
             if not self._cgroups.mode:
                 print(f"raylet: resources='auto' actors are accounted by measured use but "

@@ -87,21 +87,24 @@ def test_bwrap_backend_without_bwrap_on_path_is_a_clear_error(monkeypatch):
 
 @pytest.mark.jail
 def test_cgroups_left_by_a_killed_creator_are_swept():
-    from actorium.isolation.cgroups import CGROUP_ROOT, _own_cgroup, sweep_orphans
+    from actorium.isolation.cgroups import CGROUP_ROOT, _own_cgroup, creator_tag, sweep_orphans
     rel = _own_cgroup("pids")
     if os.geteuid() != 0 or rel is None:
         pytest.skip("needs a writable pids cgroup")
     parent = os.path.join(CGROUP_ROOT, "pids" + rel.rstrip("/"), "actorium")
     os.makedirs(parent, exist_ok=True)
     dead = os.path.join(parent, "spare-999999-dead01")       # no such pid
-    alive = os.path.join(parent, f"sbx-{os.getpid()}-0-live01")  # its creator lives
-    os.mkdir(dead)
-    os.mkdir(alive)
+    alive = os.path.join(parent, f"sbx-{creator_tag()}-0-live01")  # its creator lives
+    # a creator in another pid namespace (another contained run, a container): its pid
+    # means nothing in our /proc, so its cgroups are left to its own sweep
+    foreign = os.path.join(parent, "sbx-999999.1-0-other01")
+    for d in (dead, alive, foreign):
+        os.mkdir(d)
     try:
         sweep_orphans()
-        assert not os.path.exists(dead) and os.path.exists(alive)
+        assert not os.path.exists(dead) and os.path.exists(alive) and os.path.exists(foreign)
     finally:
-        for d in (dead, alive, parent):
+        for d in (dead, alive, foreign, parent):
             try:
                 os.rmdir(d)
             except OSError:
