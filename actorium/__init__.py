@@ -16,6 +16,7 @@ from actorium import sandbox, util
 from actorium import durable
 from actorium.core.objects.object_ref import ObjectRef, ObjectRefGenerator
 from actorium.core.remote_function import RemoteFunction
+from actorium.dashboard import dashboard_url
 from actorium.durable.sessions import session
 from actorium.isolation.policy import SandboxPolicy
 
@@ -25,7 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ActorClass", "ActorHandle", "ObjectID", "ObjectRef", "ObjectRefGenerator", "RemoteFunction",
-    "available_resources", "cancel", "cluster_resources", "exceptions", "get", "get_actor",
+    "available_resources", "cancel", "cluster_resources", "dashboard_url", "exceptions", "get", "get_actor",
     "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put",
     "remote", "sandbox", "SandboxPolicy", "session", "shutdown", "util", "wait", "durable",
     "__version__",

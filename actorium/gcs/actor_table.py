@@ -52,6 +52,7 @@ class ActorRecord:
         self.owner_addr = ""
         self.node_id = ""
         self.pid = 0
+        self.worker_id = b""
         self.restarts = 0
         self.no_restart = False
         self.reason = ""
@@ -73,7 +74,9 @@ class ActorRecord:
         return {"actor_id": self.actor_id, "name": self.name, "namespace": self.namespace,
                 "state": self.state, "meta": self.meta, "node_id": self.node_id,
                 "pid": self.pid, "restarts": self.restarts, "detached": self.detached,
-                "job": self.owner_job, "reason": self.reason}
+                "job": self.owner_job, "reason": self.reason,
+                "worker_id": getattr(self, "worker_id", b""), "shape": self.shape,
+                "error": bool(self.error)}
 
     def can_restart(self) -> bool:
         if self.no_restart:

@@ -34,6 +34,7 @@ class NodeHeartbeat:
     op: ClassVar[str] = "node_heartbeat"
     node_id: str
     available: dict
+    stats: Any = None  # once a second: the node's metrics (actorium/raylet/node_metrics.py)
 
 
 @_message
