@@ -38,7 +38,8 @@ def _recorded_url(worker) -> str:
     current = launcher.read_current() or {}
     if current.get("dashboard_url") and worker.gcs_addr in (current.get("gcs_tcp"),
                                                             current.get("gcs_addr")):
-        if launcher.pid_alive(current.get("dashboard_pid", 0)):
+        from actorium.dashboard.launch import process_alive
+        if process_alive(current.get("dashboard_pid", 0), "actorium.dashboard"):
             return current["dashboard_url"]
     return ""
 

@@ -14,9 +14,9 @@ import signal
 import sys
 import threading
 
-from actorium.core import launcher
 from actorium.core.wire import auth, transport
 from actorium.dashboard.collector import Collector
+from actorium.dashboard.launch import process_alive
 from actorium.dashboard.server import DashboardServer
 
 WATCH_PERIOD = 0.5
@@ -54,7 +54,7 @@ def main(argv=None) -> int:
 
 def _watch(pid: int, stop: threading.Event) -> None:
     while not stop.wait(WATCH_PERIOD):
-        if not launcher.pid_alive(pid):  # a zombie counts as gone
+        if not process_alive(pid):
             stop.set()
 
 

@@ -50,6 +50,19 @@ def start(gcs_addr: str, session_dir: str, token: auth.Token, *, port: int = 0,
     return proc, json.loads(line[6:])
 
 
+def process_alive(pid: int, marker: str = "") -> bool:
+    """Whether ``pid`` runs (a zombie counts as gone), with ``marker`` in its command
+    line when given (a recycled pid running something else counts as gone)."""
+    import psutil
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return not marker or marker in " ".join(proc.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, ValueError):
+        return False
+
+
 def stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:
     """SIGTERM, wait, SIGKILL: reaped either way."""
     if proc.poll() is not None:
