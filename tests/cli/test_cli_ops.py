@@ -7,16 +7,7 @@ import urllib.request
 
 import pytest
 
-from test_cli import Env
-
-
-@pytest.fixture
-def env():
-    e = Env()
-    try:
-        yield e
-    finally:
-        e.cleanup()
+from test_cli import env  # noqa: F401  (the fixture: a private ACTORIUM_TMPDIR, cleaned up)
 
 
 CRASHER = """
