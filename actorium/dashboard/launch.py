@@ -31,9 +31,11 @@ def start(gcs_addr: str, session_dir: str, token: auth.Token, *, port: int = 0,
         log.close()
     deadline = time.monotonic() + READY_TIMEOUT
     line = b""
+    poller = select.poll()  # not select(): a driver with many actors has fds above 1024
+    poller.register(proc.stdout, select.POLLIN)
     while not line.endswith(b"\n"):
         left = deadline - time.monotonic()
-        if left <= 0 or not select.select([proc.stdout], [], [], left)[0]:
+        if left <= 0 or not poller.poll(left * 1000):
             stop(proc)
             raise TimeoutError(f"the dashboard did not start within {READY_TIMEOUT:g}s; "
                                f"see {session_dir}/logs/dashboard.log")

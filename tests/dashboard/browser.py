@@ -71,7 +71,8 @@ class DevTools:
         pages = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json",
                                                   timeout=timeout).read())
         target = next(p for p in pages if p.get("type") == "page")
-        self.ws = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=timeout)
+        self.ws = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=timeout,
+                                             suppress_origin=True)
         self.next_id = 0
         self._re = re
 
