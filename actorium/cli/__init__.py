@@ -2,11 +2,14 @@
 
     actorium start --head [--port N] [--host H] [--num-cpus N] [--num-gpus N]
                           [--resources JSON] [--object-store-memory BYTES] [--token-file F]
+                          [--http-port N] [--http-host H]
     actorium start --head --restart       (a crashed head, on its address, with its tables)
+    actorium start --head --autoscale local [--min-nodes N] [--max-nodes N]
+                          [--node-cpus N] [--idle-timeout S]   (add/remove nodes on demand)
     actorium start --address HEAD_HOST:PORT [--host H] [--num-cpus N] [--resources JSON]
                           [--token-file F]
     actorium status [--address host:port] [--token-file F]
-    actorium list nodes|actors|objects [--address host:port] [--token-file F]
+    actorium list nodes|actors|objects|deployments [--address host:port] [--token-file F]
     actorium logs [--actor NAME|ID] [--task ID] [--node ID] [--file NAME] [--follow]
                   [--tail N] [--address host:port] [--token-file F]
     actorium stop [--token-file F]
@@ -62,6 +65,25 @@ def build_parser() -> argparse.ArgumentParser:
                         "this port (0: any free port; needs actorium[dashboard])")
     s.add_argument("--dashboard-host", default="127.0.0.1",
                    help="address the dashboard listens on (default 127.0.0.1)")
+    s.add_argument("--http-port", type=int, default=None,
+                   help="with --head: serve deployments over HTTP on this port (0: any "
+                        "free port); needs the serve extra (pip install actorium[serve])")
+    s.add_argument("--http-host", default="127.0.0.1",
+                   help="with --http-port: address the HTTP ingress listens on")
+    a = s.add_argument_group("node autoscaling (with --head; docs/elasticity.md)")
+    a.add_argument("--autoscale", default=None, metavar="PROVIDER",
+                   help="run the node autoscaler with this provider ('local': node "
+                        "processes on this machine)")
+    a.add_argument("--min-nodes", type=int, default=0,
+                   help="autoscaled nodes kept even when idle (default 0; the head is "
+                        "not counted)")
+    a.add_argument("--max-nodes", type=int, default=1,
+                   help="most autoscaled nodes at once (default 1; the head is not counted)")
+    a.add_argument("--node-cpus", type=float, default=1.0,
+                   help="CPUs of each autoscaled node (default 1)")
+    a.add_argument("--idle-timeout", type=float, default=60.0,
+                   help="seconds a node stays idle before it is drained and removed "
+                        "(default 60)")
     _token_arg(s)
     s.set_defaults(func=cmd_start)
 
@@ -71,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     _token_arg(st)
     st.set_defaults(func=cmd_status)
 
-    ls = sub.add_parser("list", help="list nodes, actors or stored objects as a table")
-    ls.add_argument("what", choices=["nodes", "actors", "objects"])
+    ls = sub.add_parser("list", help="list nodes, actors, stored objects or deployments as a table")
+    ls.add_argument("what", choices=["nodes", "actors", "objects", "deployments"])
     ls.add_argument("--address", default=None)
     _token_arg(ls)
     ls.set_defaults(func=cmd_list)
