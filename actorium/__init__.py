@@ -24,6 +24,7 @@ from actorium.core.objects.object_ref import (
     DynamicObjectRefGenerator, ObjectRef, ObjectRefGenerator,
 )
 from actorium.core.remote_function import RemoteFunction
+from actorium.dashboard import dashboard_url
 from actorium.durable.sessions import session
 from actorium.isolation.policy import SandboxPolicy
 from actorium.serve.api import (cluster_token, delete_deployment, deploy, deployments,
@@ -38,7 +39,7 @@ __all__ = [
     "ActorClass", "ActorHandle", "Deployment", "DeploymentHandle", "DynamicObjectRefGenerator",
     "ObjectID", "ObjectRef", "ObjectRefGenerator", "RemoteFunction", "SandboxPolicy",
     "__version__", "actor", "available_resources", "cancel", "cluster_resources",
-    "cluster_token", "dag", "delete_deployment", "deploy", "deployments", "durable",
+    "cluster_token", "dag", "dashboard_url", "delete_deployment", "deploy", "deployments", "durable",
     "exceptions", "experimental", "get", "get_actor", "get_deployment_handle",
     "get_runtime_context", "http_url", "init", "is_initialized", "kill", "method", "nodes",
     "put", "remote", "remote_function", "runtime_context", "sandbox", "session", "shutdown",

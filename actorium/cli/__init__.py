@@ -10,7 +10,10 @@
                           [--token-file F]
     actorium status [--address host:port] [--token-file F]
     actorium list nodes|actors|objects|deployments [--address host:port] [--token-file F]
+    actorium logs [--actor NAME|ID] [--task ID] [--node ID] [--file NAME] [--follow]
+                  [--tail N] [--address host:port] [--token-file F]
     actorium stop [--token-file F]
+    (start --head --dashboard-port N also serves the web dashboard and /metrics)
 
 ``start --head`` launches a head node (gcs + raylet + workers) detached from this
 process and records it in ``current_cluster`` (under ``$ACTORIUM_TMPDIR``, default
@@ -27,6 +30,7 @@ import sys
 
 from actorium.cli.common import DEFAULT_PORT, CliError
 from actorium.cli.lifecycle import cmd_start, cmd_stop
+from actorium.cli.logs import cmd_logs
 from actorium.cli.report import cmd_list, cmd_status
 from actorium.core.wire import transport
 
@@ -56,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "e.g. '{\"TPU\": 2}'")
     s.add_argument("--object-store-memory", type=int, default=None,
                    help="object store capacity in bytes (default: 30%% of RAM)")
+    s.add_argument("--dashboard-port", type=int, default=None,
+                   help="with --head: serve the web dashboard and Prometheus /metrics on "
+                        "this port (0: any free port; needs actorium[dashboard])")
+    s.add_argument("--dashboard-host", default="127.0.0.1",
+                   help="address the dashboard listens on (default 127.0.0.1)")
     s.add_argument("--http-port", type=int, default=None,
                    help="with --head: serve deployments over HTTP on this port (0: any "
                         "free port); needs the serve extra (pip install actorium[serve])")
@@ -89,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--address", default=None)
     _token_arg(ls)
     ls.set_defaults(func=cmd_list)
+
+    lg = sub.add_parser("logs", help="stdout/stderr of an actor, a task or a node's processes")
+    lg.add_argument("--actor", default=None, help="actor name or id (prefix)")
+    lg.add_argument("--task", default=None, help="task id (hex, prefix of 4+ characters)")
+    lg.add_argument("--node", default=None, help="node id (prefix): list or read its logs")
+    lg.add_argument("--file", default=None, help="a log file name, as listed")
+    lg.add_argument("--follow", "-f", action="store_true", help="keep printing new output")
+    lg.add_argument("--follow-for", type=float, default=0, help=argparse.SUPPRESS)
+    lg.add_argument("--tail", type=int, default=1000, help="last N lines (default 1000)")
+    lg.add_argument("--address", default=None)
+    _token_arg(lg)
+    lg.set_defaults(func=cmd_logs)
 
     sp = sub.add_parser("stop", help="stop the cluster started by 'actorium start'")
     _token_arg(sp)

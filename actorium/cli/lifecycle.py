@@ -98,6 +98,10 @@ def cmd_start(args) -> int:
         raise CliError(f"port {port} on {args.host} is already in use; choose another with "
                        f"--port N (or --port 0 for any free port)")
 
+    dport = args.dashboard_port
+    if dport is not None and (not 0 <= dport <= 65535 or dport and not _port_free(
+            args.dashboard_host, dport)):
+        raise CliError(f"--dashboard-port {dport} is not a free port on {args.dashboard_host}")
     session_dir = reuse or launcher.new_session_dir()
     num_cpus = args.num_cpus if args.num_cpus is not None else (os.cpu_count() or 1)
     try:
@@ -121,6 +125,8 @@ def cmd_start(args) -> int:
               "node_id": info["node_id"], "raylet_addr": info["raylet_addr"],
               "store_root": info["store_root"], "started": time.time(),
               "num_cpus": num_cpus, "num_gpus": args.num_gpus or 0, "resources": resources}
+    if args.dashboard_port is not None:
+        record.update(_start_dashboard(args, info, token))
     if args.autoscale is not None:
         record["autoscaler_pid"] = _start_autoscaler(args, info, token)
     launcher.write_current(record)
@@ -135,9 +141,27 @@ def cmd_start(args) -> int:
     print("    import actorium")
     print("    actorium.init(address=\"auto\")")
     print(f"    # or: actorium.init(address=\"{address}\")")
+    if record.get("dashboard_url"):
+        print(f"Dashboard:           {record['dashboard_url']}  (open it once with "
+              f"?token=<cluster token>; Prometheus: {record['dashboard_url']}/metrics with "
+              f"Authorization: Bearer <cluster token>)")
     print("To see the cluster:  actorium status")
     print("To stop it:          actorium stop")
     return 0
+
+
+def _start_dashboard(args, info: dict, token: auth.Token) -> dict:
+    """The head's dashboard, detached like the node, exiting when the node does."""
+    from actorium.dashboard import launch
+    try:
+        proc, dash = launch.start(info["gcs_addr"], info["session_dir"], token,
+                                  port=args.dashboard_port, host=args.dashboard_host,
+                                  watch_pid=info["pid"], detached=True)
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        print(f"actorium: the head started but its dashboard did not: {exc}", file=sys.stderr)
+        return {}
+    proc.returncode = 0  # detached: never waited for or signalled from here
+    return {"dashboard_url": dash["url"], "dashboard_pid": dash["pid"]}
 
 
 def _check_autoscale(args) -> None:

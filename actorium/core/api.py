@@ -38,6 +38,14 @@ class _Session:
 
 
 _session = _Session()
+# Called (newest first) at shutdown, before the cluster goes: upper floors that started
+# processes for this driver (the dashboard) stop them here.
+_shutdown_hooks: list = []
+
+
+def on_shutdown(fn) -> None:
+    """Run ``fn()`` at the next ``shutdown()`` (once)."""
+    _shutdown_hooks.append(fn)
 
 
 def is_initialized() -> bool:
@@ -183,6 +191,11 @@ def shutdown() -> None:
         worker = _session.worker
         if worker is None:
             return
+        while _shutdown_hooks:
+            try:
+                _shutdown_hooks.pop()()
+            except Exception:
+                pass
         try:
             worker.rpc_gcs(protocol.JobFinished(transport.next_req_id(), worker.job), timeout=2)
         except Exception:

@@ -55,6 +55,7 @@ class ActorRecord:
         self.owner_addr = ""
         self.node_id = ""
         self.pid = 0
+        self.worker_id = b""
         self.restarts = 0
         self.no_restart = False
         self.reason = ""
@@ -78,7 +79,9 @@ class ActorRecord:
                 "state": self.state, "meta": self.meta, "node_id": self.node_id,
                 "pid": self.pid, "restarts": self.restarts, "detached": self.detached,
                 "job": self.owner_job, "reason": self.reason, "auto": self.auto,
-                "outgrown": self.outgrown}
+                "outgrown": self.outgrown,
+                "worker_id": getattr(self, "worker_id", b""), "shape": self.shape,
+                "error": bool(self.error)}
 
     def can_restart(self) -> bool:
         if self.no_restart:

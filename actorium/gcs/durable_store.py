@@ -287,6 +287,26 @@ class DurableStore:
     def event_range(self, key: str, start: int, end: int) -> list:
         return self._read(lambda txn, c: self.t_event_range(txn, c, key, start, end))
 
+    def event_keys(self, limit: int = 1000) -> list:
+        """[key, number of events] of each event log (the dashboard's sessions), at most
+        ``limit``: one cursor step per log, not per event."""
+        out = []
+        with self.env.begin(db=self.db["events"]) as txn:
+            cur = txn.cursor()
+            ok = cur.first()
+            while ok and len(out) < limit:
+                k = bytes(cur.key())
+                n = _u16.unpack(k[:2])[0]
+                prefix = k[:2 + n]
+                if cur.set_range(prefix + b"\xff" * 8):
+                    cur.prev()
+                else:
+                    cur.last()
+                last = bytes(cur.key())
+                out.append([prefix[2:].decode(errors="replace"), _u64.unpack(last[-8:])[0] + 1])
+                ok = cur.next()
+        return out
+
     def t_event_range(self, txn, _counters, key: str, start: int, end: int) -> list:
         out = []
         stop = self._event_key(key, end) if end >= 0 else None

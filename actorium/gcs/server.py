@@ -15,6 +15,7 @@ from actorium.gcs import durable_store, elastic
 from actorium.gcs import membership as mb
 from actorium.gcs.durable_replica import ReplicaLink
 from actorium.gcs.durable_service import DurableService
+from actorium.gcs.monitor import Monitor
 from actorium.gcs.storage import Storage
 from actorium.scheduling import placement
 from actorium.scheduling import resources as res
@@ -31,6 +32,7 @@ class Gcs:
             os.path.join(session_dir, "gcs", "durable")),
             ReplicaLink(self.storage, self.members) if tcp_addr else None)
         self.nodes = self.members.nodes
+        self.monitor = Monitor()
         self.node_subscribers: set = set()
         self.spread_turn = 0
         self.actors: dict[bytes, at.ActorRecord] = {}
@@ -81,6 +83,10 @@ class Gcs:
             p.ActorOutgrown: lambda i, m: elastic.on_actor_outgrown(self, i, m),
         }
         table.update(self.durable.handlers())
+        # Journal steps are timed on their way into the durable service.
+        for cls, observe in ((p.JournalBegin, self.monitor.step_begin),
+                             (p.JournalCommit, self.monitor.step_commit)):
+            table[cls] = _observed(table[cls], observe)
         return table
 
     def _drain(self, handlers) -> None:
@@ -119,6 +125,8 @@ class Gcs:
     def on_heartbeat(self, identity, msg) -> None:
         node = self.members.heartbeat(msg.node_id, msg.available, identity, msg.pending,
                                       msg.busy)
+        if msg.stats is not None and node is not None and node.alive:
+            self.monitor.on_stats(node.node_id, msg.stats)
         if node is None:
             self._push(identity, protocol.NodeUpdate(
                 msg.node_id, "", False, "this node is unknown to the gcs"))
@@ -256,6 +264,7 @@ class Gcs:
             return
         actor.task_addr, actor.owner_addr = msg.task_addr, msg.owner_addr
         actor.node_id, actor.pid = msg.node_id, msg.pid
+        actor.worker_id = msg.worker_id  # names its log file (actorium logs --actor)
         self._set_state(actor, at.ALIVE, "constructor finished")
 
     def on_actor_exited(self, identity, msg) -> None:
@@ -330,6 +339,11 @@ class Gcs:
             value = [n.info() for n in self.nodes.values()]
         elif msg.what == "actors":
             value = [a.info() for a in self.actors.values()]
+        elif msg.what == "metrics":
+            value = self.monitor.snapshot(list(self.nodes.values()), list(self.actors.values()))
+        elif msg.what == "sessions":
+            store = self.durable.store
+            value = store.event_keys() if store is not None else []
         elif msg.what == "demand":
             value = elastic.demand(self)
         else:
@@ -347,6 +361,13 @@ class Gcs:
             self._reply(identity, msg.req_id, protocol.version_mismatch(msg.version), ok=False)
             return
         self._reply(identity, msg.req_id, {"version": protocol.PROTOCOL_VERSION})
+
+
+def _observed(handler, observe):
+    def observed(identity, msg):
+        observe(msg)
+        handler(identity, msg)
+    return observed
 
 
 def main(session_dir: str, ipc_addr: str, tcp_addr: str | None,

@@ -22,7 +22,8 @@ import zmq
 from actorium.core.ids import new_worker_id
 from actorium.core.wire import protocol, transport
 from actorium.gcs.membership import HEARTBEAT_PERIOD
-from actorium.raylet import procs, spillback
+from actorium.raylet import logs, procs, spillback
+from actorium.raylet.node_metrics import NodeMetrics
 from actorium.raylet.object_pull import ObjectPuller
 from actorium.raylet.rightsizing import RightSizer
 from actorium.scheduling import resources as res
@@ -32,6 +33,7 @@ MAX_STARTING = 4
 # A lease is asked back for other owners only after it has been held this long, so
 # owners that all have work take turns in slices instead of trading leases every task.
 MIN_LEASE_HOLD = 0.1
+STATS_EVERY = max(1, round(1.0 / HEARTBEAT_PERIOD))
 
 
 class Worker:
@@ -101,6 +103,10 @@ class Raylet:
         self.reclaimed: set[int] = set()
         self.stopping = False
         self.sandbox = sandbox  # SandboxRelay (actorium.raylet.sandbox_relay)
+        self.metrics = NodeMetrics(self)
+        if sandbox is not None:
+            sandbox.metrics = self.metrics
+        self.beats = 0
         self.sizer = RightSizer(self)
         self.worker_config = {
             "session_dir": session_dir, "node_id": node_id, "raylet_addr": self.addr,
@@ -182,8 +188,11 @@ class Raylet:
         pending = [r.shape for r in self.requests if not res.fits(r.shape, self.available)]
         pending += [a[1] for a in self.pending_actors]
         busy = sum(1 for w in self.workers.values() if w.state in (LEASED, ACTOR))
+        self.beats += 1
+        # The node's metrics ride on every STATS_EVERY-th beat (about 1 s).
+        stats = self.metrics.snapshot() if self.beats % STATS_EVERY == 1 else None
         self.gcs.send(protocol.encode(protocol.NodeHeartbeat(
-            self.node_id, self.available, pending[:100], busy + len(self.requests))))
+            self.node_id, self.available, pending[:100], busy + len(self.requests), stats)))
 
     def _handlers(self) -> dict:
         p = protocol
@@ -194,6 +203,7 @@ class Raylet:
             p.LogBatch: self.on_log, p.StartActor: self.on_start_actor,
             p.KillWorker: self.on_kill_worker, p.NodeStats: self.on_stats,
             p.ListObjects: self.on_list_objects,
+            p.MetricsReport: self.metrics.on_report, p.ReadLog: self.on_read_log,
             p.ShutdownNode: self.on_shutdown, p.Ping: self.on_ping,
             p.RunSandbox: self.sandbox.on_run, p.CancelSandbox: self.sandbox.on_cancel,
             p.SandboxOpen: self.sandbox.on_open, p.SandboxCall: self.sandbox.on_call,
@@ -485,6 +495,9 @@ class Raylet:
             "config": {k: v for k, v in self.worker_config.items()
                        if k in ("session_dir", "store_capacity", "spill_dir", "host")},
         })
+
+    def on_read_log(self, identity, msg) -> None:
+        self._reply(identity, msg.req_id, logs.read(os.path.join(self.session_dir, "logs"), msg))
 
     def on_list_objects(self, identity, msg) -> None:
         objects = self.store.list() if self.store is not None else []

@@ -40,6 +40,7 @@ class SandboxRelay:
         self.residents: dict[int, bytes] = {}    # sid -> owning worker id
         self.closed: dict[int, str] = {}         # sid -> why its jail ended (recent ones)
         self.last_restart = 0.0
+        self.metrics = None  # the raylet's NodeMetrics: sandbox starts and violations
 
     def fileno(self) -> int:
         return self.sock.fileno() if self.sock is not None else -1
@@ -64,6 +65,7 @@ class SandboxRelay:
 
     # -- requests -----------------------------------------------------------------
     def on_run(self, identity, msg) -> None:
+        self._count_start()
         run_id = self._id()
         self.pending[run_id] = (identity, msg.req_id, "run")
         self.by_request[(identity, msg.req_id)] = run_id
@@ -82,6 +84,7 @@ class SandboxRelay:
             self._send({"op": "cancel", "id": run_id})
 
     def on_open(self, identity, msg) -> None:
+        self._count_start()
         sid = self._id()
         self.pending[sid] = (identity, msg.req_id, "open")
         self.residents[sid] = msg.worker_id
@@ -135,8 +138,24 @@ class SandboxRelay:
             if msg is not None:
                 self._on_message(msg)
 
+    def _count_start(self) -> None:
+        if self.metrics is not None:
+            self.metrics.sandbox_started()
+
+    def _count_violation(self, msg: dict) -> None:
+        """Count a violation reported in a zygote message (a run's or call's result,
+        an opened or closed jail), for the node's metrics."""
+        metrics = self.metrics
+        result = msg.get("result")
+        violation = msg.get("violation") or (
+            result.get("violation") if isinstance(result, dict) else None)
+        if metrics is not None and violation:
+            metrics.sandbox_violation(violation, msg.get("op") or "")
+
     def _on_message(self, msg: dict) -> None:
         op = msg.get("op")
+        if op != "closed":  # a jail's end repeats the violation its last call reported
+            self._count_violation(msg)
         if op == "closed":
             sid = msg.get("sid")
             self.residents.pop(sid, None)

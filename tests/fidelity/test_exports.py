@@ -16,6 +16,8 @@ PUBLIC = {
     # serve (deployments and HTTP, tests/serve/test_serve_exports.py)
     "Deployment", "DeploymentHandle", "cluster_token", "delete_deployment", "deploy",
     "deployments", "get_deployment_handle", "http_url",
+    # the dashboard and /metrics (tests/dashboard/test_dashboard.py)
+    "dashboard_url",
 }
 
 RAY_PATHS = {

@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import enum
 
+from actorium.core import stats
 from actorium.core.objects import stream
 from actorium.core.objects.serialization import load_error
 from actorium.core.owner.task_state import FINISHED, PUSHED, QUEUED, RESOLVING
@@ -197,7 +198,7 @@ class ActorSubmitter:
         caller did not hear of) are retried or failed first."""
         previous_addr = st.task_addr
         st.task_addr, st.owner_addr = msg.task_addr, msg.owner_addr
-        self._creation_done(st, "the actor is alive")
+        self._creation_done(st, "the actor is alive", stats.finished)
         if previous_addr and previous_addr != msg.task_addr:
             self._requeue_inflight(st, "the actor restarted")
         while st.queue and st.state is ALIVE:
@@ -214,7 +215,7 @@ class ActorSubmitter:
         if msg.error:
             err = load_error(msg.error)
             st.death = f"{st.death}\n{err.traceback}"
-        self._creation_done(st, "the actor died")
+        self._creation_done(st, "the actor died", stats.failed)
         if st.creation is not None:
             st.creation.holds = []
             st.creation = None
@@ -224,10 +225,11 @@ class ActorSubmitter:
         while st.queue:
             self._fail_dead(st, st.queue.popleft())
 
-    def _creation_done(self, st: ActorEntry, why: str) -> None:
+    def _creation_done(self, st: ActorEntry, why: str, outcome: dict) -> None:
         spec = st.creation
         if spec is not None and spec.state is PUSHED:
             self.w.tasks.transition(spec, FINISHED, why)
+            stats.count(outcome, spec.name)
 
     def _requeue_inflight(self, st: ActorEntry, reason: str) -> None:
         """Calls that were on the dead process: retry if allowed, else fail them."""

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import enum
 
+from actorium.core import stats
+
 
 class TaskState(enum.Enum):
     RESOLVING = "resolving"  # waiting for its ref arguments (ordered actor calls: and for
@@ -71,6 +73,8 @@ class TaskTable:
                 f"story: {[state.name for state in spec.story]}")
         spec.state = new
         spec.story.append(new)
+        if old is None:
+            stats.count(stats.submitted, spec.name)
         task_id = spec.task_id
         if new is PUSHED:
             self.pushed[task_id] = spec

@@ -20,6 +20,7 @@ import traceback
 import cloudpickle
 import zmq
 
+from actorium.core import stats
 from actorium.core.ids import new_put_id, new_worker_id
 from actorium.core.objects import object_ref, serialization
 from actorium.core.objects.object_ref import ObjectRef
@@ -31,6 +32,9 @@ from actorium.core.owner.submitter import TaskSubmitter
 from actorium.core.owner.task_state import FINISHED, TaskTable
 from actorium.core.wire import protocol, transport
 from actorium.exceptions import GetTimeoutError, ObjectStoreFullError
+
+
+STATS_PERIOD = 1.0  # seconds between a process's metrics reports
 
 
 class _Waiter:
@@ -185,6 +189,7 @@ class CoreWorker:
         poller.register(self.gcs_sock, zmq.POLLIN)
         poller.register(self._wake_fd, zmq.POLLIN)
         self._ready.set()
+        self.call_later(STATS_PERIOD, self._report_stats)
         router, gcs = self.router, self.gcs_sock
         while not self._stopping:
             raylet = self.raylet_sock  # replaced when a driver re-attaches (reconnect.py)
@@ -211,6 +216,18 @@ class CoreWorker:
         for sock in (router, self.raylet_sock, gcs):
             sock.close(0)
         transport.close_thread_sockets()
+
+    def _report_stats(self, again: bool = True) -> None:
+        """I/O thread: send what this process counted since the last report (one
+        message a second at most, never one per call; actorium/core/stats.py)."""
+        delta = stats.take()
+        if delta is not None:
+            try:
+                self._send_raylet(protocol.MetricsReport(os.getpid(), self.kind, delta))
+            except zmq.ZMQError:
+                pass
+        if again:
+            self.call_later(STATS_PERIOD, self._report_stats)
 
     def _run_outbox(self) -> None:
         self._wake_pending = False
@@ -285,6 +302,8 @@ class CoreWorker:
     def complete(self, spec, results: list, contained=(), why: str = "replied") -> None:
         """I/O thread: publish a finished task's results to its return refs."""
         self.tasks.transition(spec, FINISHED, why)
+        stats.count(stats.failed if results and results[0][0] == VALUE_ERROR
+                    else stats.finished, spec.name)
         refs = self.refs
         if contained:
             contained = [self._adopt(oid, owner) for oid, owner in contained]
@@ -488,6 +507,7 @@ class CoreWorker:
 
         def stop():
             self.submitter.return_all_leases()
+            self._report_stats(again=False)
             self._stopping = True
             done.set()
         self.post(stop)

@@ -19,14 +19,14 @@ import types
 
 import zmq
 
-from actorium.core import runtimes
+from actorium.core import runtimes, stats
 from actorium.core.ids import object_id_for
 from actorium.core.objects import serialization
 from actorium.core.objects.serialization import VALUE_ERROR, VALUE_INLINE, VALUE_STORED
 from actorium.core.owner import arguments
 from actorium.core.wire import protocol, transport
 from actorium.core.worker import core_worker
-from actorium.core.worker.output import LineForwarder
+from actorium.core.worker.output import LineForwarder, LogFile
 from actorium.exceptions import TaskCancelledError
 
 
@@ -215,11 +215,17 @@ class Executor:
                 self.interruptible = b""
         except BaseException as exc:
             results = self.error_results(_strip(exc), name, msg.num_returns)
+            self.record_failure(name, task_id, exc)
         # A task cancelled while it ran ends cancelled, whatever its code made of the
         # interrupt; an actor call is never interrupted and keeps its outcome.
         if self.was_cancelled(task_id) and not self.actor_id:
             return self.cancelled_results(name, msg.num_returns), []
         return results, contained
+
+    def record_failure(self, name: str, task_id: bytes, exc: BaseException) -> None:
+        """Keep a failed call's traceback for the dashboard (sent with the metrics)."""
+        text = "".join(traceback.format_exception(type(exc), exc, _strip(exc).__traceback__))
+        stats.record_failure(name, task_id, text, self.pid, self.actor_name)
 
     def cancelled_results(self, name: str, num_returns) -> list:
         return self.error_results(TaskCancelledError(f"{name} was cancelled"), name,
@@ -378,6 +384,7 @@ class Executor:
             raise
         except BaseException as exc:
             results = self.error_results(_strip(exc), name, msg.num_returns)
+            self.record_failure(name, msg.task_id, exc)
         return results, contained
 
     async def stream_async(self, task_id, gen, owner, dynamic: bool = False) -> int:
@@ -438,8 +445,10 @@ def main(config: dict) -> None:
         executor = Executor(cw, transport.endpoint(config["session_dir"], config.get("host", ""),
                                                    f"t-{cw.worker_id.hex()}"))
         task_addr = executor.task_addr
-        sys.stdout = LineForwarder(cw.raylet_addr, "stdout", executor)
-        sys.stderr = LineForwarder(cw.raylet_addr, "stderr", executor)
+        log = LogFile(os.path.join(config["session_dir"], "logs",
+                                   f"worker-{config['worker_id']}.log"))
+        sys.stdout = LineForwarder(cw.raylet_addr, "stdout", executor, log)
+        sys.stderr = LineForwarder(cw.raylet_addr, "stderr", executor, log)
         cw.rpc_raylet(protocol.RegisterClient(
             transport.next_req_id(), cw.worker_id, os.getpid(), "worker", task_addr,
             cw.owner_addr, ""), timeout=60)

@@ -40,6 +40,7 @@ class NodeHeartbeat:
     # autoscaler scales on (``ListState("demand")``).
     pending: list = None
     busy: int = 0
+    stats: Any = None  # once a second: the node's metrics (actorium/raylet/node_metrics.py)
 
 
 @_message

@@ -10,7 +10,7 @@ __all__ = ["RegisterClient", "RequestLease", "LeaseGranted", "LeaseBusy", "Lease
            "LeaseRejected", "ReturnLease", "ReclaimLease", "LeaseWorkerDied",
            "LeaseInfeasible", "WorkerBlocked", "WorkerUnblocked", "FreeObjects", "LogBatch",
            "PullObject", "FetchChunk", "ObjectChunk", "StartActor", "KillWorker",
-           "NodeStats", "ListObjects", "ShutdownNode", "RunSandbox", "CancelSandbox",
+           "NodeStats", "ListObjects", "MetricsReport", "ReadLog", "ShutdownNode", "RunSandbox", "CancelSandbox",
            "SandboxOpen", "SandboxCall", "SandboxClose"]
 
 
@@ -184,6 +184,32 @@ class StartActor:
 class KillWorker:
     op: ClassVar[str] = "kill_worker"
     actor_id: bytes
+
+
+@_message
+class MetricsReport:
+    """A driver or worker -> its raylet, at most once a second: what it counted since its
+    last report (``actorium/core/stats.py``: calls by name, HTTP responses by status,
+    recent failures with tracebacks). The raylet adds it to the node's totals."""
+    op: ClassVar[str] = "metrics_report"
+    pid: int
+    kind: str
+    delta: dict
+
+
+@_message
+class ReadLog:
+    """Read a process log of this node (``actorium logs``, the dashboard). ``file`` is a
+    bare name in the node's log directory ("" with ``task``: every worker log is searched
+    for that task's output). ``offset`` < 0 reads the last ``-offset`` lines. The Reply's
+    value is {"file", "data", "offset" (where to continue), "size"} or, when ``file`` is
+    "*", the list of log files as [name, size, mtime]."""
+    op: ClassVar[str] = "read_log"
+    req_id: int
+    file: str
+    offset: int
+    length: int
+    task: str = ""
 
 
 @_message
