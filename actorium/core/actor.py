@@ -7,7 +7,7 @@ import threading
 import msgpack
 
 from actorium.core import options as opts
-from actorium.core import runtimes
+from actorium.core import runtimes, signatures
 from actorium.core.ids import new_actor_id, new_task_id, object_id_for
 from actorium.core.objects.object_ref import _current
 from actorium.core.owner import arguments
@@ -34,8 +34,13 @@ def _method_table(cls) -> dict:
         num_returns = getattr(member, "__actorium_num_returns__", 1)
         if inspect.isgeneratorfunction(member) or inspect.isasyncgenfunction(member):
             num_returns = getattr(member, "__actorium_num_returns__", "streaming")
+        # A plain function here is an instance method (drop self) unless declared static;
+        # a classmethod comes bound, without cls already.
+        params = signatures.encode(member, drop_first=inspect.isfunction(member) and not
+                                   isinstance(inspect.getattr_static(cls, name), staticmethod))
         table[name] = {"num_returns": num_returns,
-                       "is_async": inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member)}
+                       "is_async": inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member),
+                       "params": params, "arity": signatures.plain_arity(params)}
     return table
 
 
@@ -68,10 +73,9 @@ class ActorClass:
         o = self._options
         init = getattr(self._cls, "__init__", None)
         if init is not None and init is not object.__init__:
-            try:
-                inspect.signature(init).bind(None, *args, **kwargs)
-            except TypeError as exc:
-                raise TypeError(f"{self._name}.remote(): {exc}") from None
+            params = signatures.encode(init, drop_first=True)
+            if params is not None:
+                signatures.check(self._name, params, args, kwargs)
         if o.isolation not in (None, "none"):
             return runtimes.isolation(o.isolation).create_actor(self, args, kwargs)
         cw = _current()
@@ -163,7 +167,23 @@ class ActorHandle:
         if item not in methods:
             raise AttributeError(f"'{self.__dict__.get('_class_name')}' actor has no method "
                                  f"{item!r}; it has: {', '.join(sorted(methods)) or 'none'}")
-        return ActorMethod(self, item, methods[item]["num_returns"])
+        info = methods[item]
+        return ActorMethod(self, item, info["num_returns"], b"", info.get("params"),
+                           info.get("arity", -1))
+
+    # Ray's built-in methods of every actor: ready once constructed; exit after the calls
+    # sent before; run ``fn(actor_instance, *args, **kwargs)`` inside the actor.
+    @property
+    def __ray_ready__(self) -> "ActorMethod":
+        return ActorMethod(self, "__ray_ready__", 1)
+
+    @property
+    def __ray_terminate__(self) -> "ActorMethod":
+        return ActorMethod(self, "__ray_terminate__", 1)
+
+    @property
+    def __ray_call__(self) -> "ActorMethod":
+        return ActorMethod(self, "__ray_call__", 1)
 
     def __reduce__(self):
         self.__dict__["_original"] = False  # it escaped: no longer ours to stop
@@ -200,11 +220,14 @@ class ActorHandle:
 
 
 class ActorMethod:
-    def __init__(self, handle: ActorHandle, name: str, num_returns, request_key: bytes = b""):
+    def __init__(self, handle: ActorHandle, name: str, num_returns, request_key: bytes = b"",
+                 params: list | None = None, arity: int = -1):
         self._handle = handle
         self._name = name
         self._num_returns = num_returns
         self._request_key = request_key
+        self._params = params  # signatures.encode form; None: not checked here
+        self._arity = arity
 
     def __call__(self, *args, **kwargs):
         raise TypeError(f"Actor methods cannot be called directly. Instead of running "
@@ -224,11 +247,14 @@ class ActorMethod:
                 raise TypeError(f"request_id must be a non-empty str, got {request_id!r}")
             key = b"id:" + request_id.encode()
         return ActorMethod(self._handle, self._name,
-                           self._num_returns if num_returns is None else num_returns, key)
+                           self._num_returns if num_returns is None else num_returns, key,
+                           self._params, self._arity)
 
     def remote(self, *args, **kwargs):
-        cw = _current()
         h = self._handle
+        if self._params is not None and (kwargs or len(args) != self._arity):
+            signatures.check(f"{h._class_name}.{self._name}", self._params, args, kwargs)
+        cw = _current()
         task_id = new_task_id()
         packed = arguments.pack(args, kwargs, cw.put_serialized)
         streaming = self._num_returns == "streaming"

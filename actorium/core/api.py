@@ -61,6 +61,14 @@ def init(address: str | None = None, *, num_cpus: float | None = None,
     unknown = set(kwargs) - _RAY_KWARGS_IGNORED
     if unknown:
         raise TypeError(f"init() got unexpected keyword argument(s) {sorted(unknown)}")
+    if not isinstance(kwargs.get("_system_config") or {}, dict):
+        raise TypeError("The type of keyword '_system_config' must be dict, but received "
+                        f"type {type(kwargs['_system_config'])}")
+    if kwargs.get("_system_config") and (address or os.environ.get("ACTORIUM_ADDRESS")):
+        # Ray's rule: a cluster's configuration was fixed when it started.
+        raise ValueError("When connecting to an existing cluster, _system_config must not "
+                         f"be provided (got keys {sorted(kwargs['_system_config'])}); it "
+                         "belongs to the cluster's start.")
     with _session.lock:
         if _session.worker is not None:
             if ignore_reinit_error:

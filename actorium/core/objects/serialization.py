@@ -18,6 +18,7 @@ import pickle
 import struct
 import threading
 import traceback
+import warnings
 from dataclasses import dataclass
 
 import cloudpickle
@@ -182,3 +183,23 @@ def _describe(value) -> str:
     if len(text) > 200:
         text = text[:200] + "..."
     return f"value {text} of type {type(value).__qualname__}"
+
+
+# Ray's limits on a pickled remote function or actor class: what is captured travels
+# with every worker that runs it; large data belongs in put().
+FUNCTION_SIZE_WARN = 10 * 1024 * 1024
+FUNCTION_SIZE_MAX = 95 * 1024 * 1024
+
+
+def check_function_size(obj, size: int) -> None:
+    kind = "actor class" if isinstance(obj, type) else "remote function"
+    name = getattr(obj, "__qualname__", repr(obj))
+    mib = size / (1024 * 1024)
+    advice = ("Check that its definition is not implicitly capturing a large array or "
+              "other object in scope. Tip: use actorium.put() to put large objects in the "
+              "object store and pass the ref.")
+    if size > FUNCTION_SIZE_MAX:
+        raise ValueError(f"The {kind} {name} is too large ({mib:.0f} MiB > "
+                         f"{FUNCTION_SIZE_MAX // (1024 * 1024)} MiB). {advice}")
+    warnings.warn(f"The {kind} {name} is very large ({mib:.0f} MiB). {advice}",
+                  UserWarning, stacklevel=4)

@@ -355,6 +355,8 @@ class CoreWorker:
     def export(self, obj) -> bytes:
         """Put a function or class into the gcs function table once; return its id."""
         data = cloudpickle.dumps(obj)
+        if len(data) > serialization.FUNCTION_SIZE_WARN:
+            serialization.check_function_size(obj, len(data))
         fn_id = hashlib.sha1(data).digest()[:16]
         if fn_id in self._exported:
             return fn_id
