@@ -13,6 +13,7 @@ from actorium.core.objects.object_ref import _current
 from actorium.core.owner import arguments
 from actorium.core.owner.task_spec import TaskSpec, submit_and_return
 from actorium.core.wire import protocol, transport
+from actorium.exceptions import ActorClassInheritanceException
 from actorium.scheduling import placement
 
 
@@ -45,21 +46,45 @@ def _method_table(cls) -> dict:
 
 
 class ActorClass:
-    def __init__(self, cls, options: opts.ActorOptions):
-        self._cls = cls
-        self._options = options
-        self._methods = _method_table(cls)
-        self._is_async = any(m["is_async"] for m in self._methods.values())
-        self._name = cls.__qualname__
-        self._exported: tuple = (None, b"")
-        self.__doc__ = cls.__doc__
+    """What ``@remote`` makes of a class. Like Ray's, it is an instance of a class derived
+    from the user's, so ``Foo.CONST``, ``Foo.some_static(...)``, class methods and
+    ``dir(Foo)`` reach the user's class (and its bases) through the decorated name, in
+    the driver and inside the actor's own methods; subclassing it is refused."""
+
+    def __new__(klass, cls=None, options: opts.ActorOptions | None = None):
+        if klass is not ActorClass:  # Foo's own class called, e.g. cls() in a classmethod
+            name = getattr(klass, "_user_name", klass.__qualname__)
+            raise TypeError(f"Actors cannot be instantiated directly. Instead of "
+                            f"'{name}()', use '{name}.remote()'.")
+        self = object.__new__(_derived(cls))
+        self.__dict__.update(_cls=cls, _options=options, _methods=_method_table(cls),
+                             _name=cls.__qualname__, _exported=(None, b""),
+                             __doc__=cls.__doc__)
+        self.__dict__["_is_async"] = any(m["is_async"] for m in self._methods.values())
+        return self
+
+    def __init__(self, *args, **kwargs):
+        pass  # built in __new__: a user's __init__ must not run on this object
+
+    def __mro_entries__(self, bases):
+        # ``class Bar(Foo)``: stand in a base whose metaclass refuses, knowing Bar's name.
+        name = self._cls.__name__
+        return (_NoSubclass(f"ActorClass({name})", (), {"_actor_class": name}),)
+
+    # The user's class may define these for its instances; the actor class itself keeps
+    # identity semantics (it is a key in caches) and is rebuilt from its parts.
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    def __reduce_ex__(self, protocol):
+        return _rebuild_actor_class, (self._cls, self._options)
 
     def __call__(self, *args, **kwargs):
         raise TypeError(f"Actors cannot be instantiated directly. Instead of "
                         f"'{self._name}()', use '{self._name}.remote()'.")
 
     def options(self, **kwargs) -> "ActorClass":
-        new = ActorClass.__new__(ActorClass)
+        new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new._options = opts.build(opts.ActorOptions, self._options, **kwargs)
         return new
@@ -126,13 +151,38 @@ class ActorClass:
                 return {**config, "name": runtime.name}
         return {}
 
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_exported"] = (None, b"")  # the core worker is per process
-        return state
-
     def __repr__(self) -> str:
         return f"ActorClass({self._name})"
+
+
+class _NoSubclass(type):
+    def __new__(mcs, name, bases, namespace):
+        for base in bases:
+            if "_actor_class" in base.__dict__:
+                raise ActorClassInheritanceException(
+                    f"Attempted to define subclass '{name}' of actor class "
+                    f"'{base._actor_class}'. Inheriting from actor classes is not currently "
+                    f"supported. You can instead inherit from a non-actor base class and "
+                    f"make the derived class an actor class (with @actorium.remote).")
+        return super().__new__(mcs, name, bases, namespace)
+
+
+def _derived(cls) -> type:
+    """``class ActorClass(Foo)(ActorClass, Foo)``: attribute lookups not answered by
+    ActorClass fall through to the user's class. A class that cannot be combined (a
+    conflicting C layout) gets a plain ActorClass."""
+    namespace = {"__module__": cls.__module__, "__qualname__": f"ActorClass({cls.__qualname__})",
+                 "_user_name": cls.__qualname__}
+    if hasattr(cls, "__del__"):
+        namespace["__del__"] = lambda self: None  # the user's finalizer is for actors
+    try:
+        return type(f"ActorClass({cls.__name__})", (ActorClass, cls), namespace)
+    except TypeError:
+        return type(f"ActorClass({cls.__name__})", (ActorClass,), namespace)
+
+
+def _rebuild_actor_class(cls, options):
+    return ActorClass(cls, options)
 
 
 _handles_lock = threading.Lock()

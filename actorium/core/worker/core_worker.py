@@ -354,7 +354,7 @@ class CoreWorker:
     # -- functions ----------------------------------------------------------
     def export(self, obj) -> bytes:
         """Put a function or class into the gcs function table once; return its id."""
-        data = cloudpickle.dumps(obj)
+        data = serialization.dumps_class(obj) if isinstance(obj, type) else cloudpickle.dumps(obj)
         if len(data) > serialization.FUNCTION_SIZE_WARN:
             serialization.check_function_size(obj, len(data))
         fn_id = hashlib.sha1(data).digest()[:16]
