@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import inspect
-import threading
 
 import msgpack
 
 from actorium.core import options as opts
 from actorium.core import runtimes, signatures
 from actorium.core.ids import new_actor_id, new_task_id, object_id_for
-from actorium.core.objects.object_ref import _current
+from actorium.core.objects.object_ref import ObjectRef, _current, _rebuild_ref
 from actorium.core.owner import arguments
 from actorium.core.owner.task_spec import TaskSpec, submit_and_return
 from actorium.core.wire import protocol, transport
@@ -114,9 +113,11 @@ class ActorClass:
         retries = o.task_retries(bool(runtime))
         max_concurrency = o.max_concurrency or (1000 if self._is_async else 1)
         ordered = not self._is_async and max_concurrency == 1
+        counted = o.lifetime != "detached"
         meta = msgpack.packb({"class_name": self._name, "methods": self._methods,
                               "max_task_retries": retries,
-                              "is_async": self._is_async, "ordered": ordered})
+                              "is_async": self._is_async, "ordered": ordered,
+                              "owner": cw.owner_addr if counted else ""})
         info = cw.rpc_gcs(protocol.RegisterActor(
             transport.next_req_id(), actor_id, o.name or "", namespace,
             o.lifetime == "detached", o.get_if_exists, o.max_restarts, o.shape(), cw.job, meta,
@@ -129,9 +130,12 @@ class ActorClass:
                         packed.slots, 1, [], cw.job)
         spec.holds = packed.holds
         spec.actor_id = actor_id
-        handle = ActorHandle(actor_id, self._name, self._methods, retries,
-                             o.name or "", original=not (o.name or o.lifetime == "detached"),
-                             ordered=ordered)
+        token = None
+        if counted:
+            token = ObjectRef(_token_id(actor_id), cw.owner_addr)
+            cw.refs.on_released[token.id] = lambda: cw.post(cw.actors.release, actor_id)
+        handle = ActorHandle(actor_id, self._name, self._methods, retries, o.name or "",
+                             ordered=ordered, token=token)
 
         def send_create(spec):
             init_msg = protocol.ActorInit(actor_id, class_id, self._name, spec.args,
@@ -185,30 +189,31 @@ def _rebuild_actor_class(cls, options):
     return ActorClass(cls, options)
 
 
-_handles_lock = threading.Lock()
-_handle_counts: dict[bytes, int] = {}
+def _token_id(actor_id: bytes) -> bytes:
+    """The id of an actor's lifetime token: an object id (16 bytes) no task produces."""
+    return actor_id + b"\xfe\xfe\xfe\xfe"
 
 
 class ActorHandle:
     """A reference to an actor. Picklable: pass it to tasks and other actors.
 
-    When the last in-process copy of an *original* handle (unnamed, not detached, never
-    passed to another process) goes away, the actor is stopped after its pending calls,
-    as in Ray. ``ordered``: the actor runs one call at a time, so this caller's calls
+    A non-detached actor lives while any handle to it exists anywhere, as in Ray: each
+    handle holds a ref to the actor's token, an object its creator owns, so copies in
+    other processes are borrowers counted by the ownership protocol (ownership.py), and
+    when the last is gone the creator stops the actor after its pending calls, freeing
+    its name. ``ordered``: the actor runs one call at a time, so this caller's calls
     are sent in submission order even while their arguments are pending (async and
     threaded actors get each call as soon as its arguments are ready, as in Ray)."""
 
     def __init__(self, actor_id: bytes, class_name: str, methods: dict, max_task_retries: int,
-                 name: str = "", original: bool = False, ordered: bool = True):
+                 name: str = "", ordered: bool = True, token: ObjectRef | None = None):
         self._actor_id = actor_id
         self._class_name = class_name
         self._methods = methods
         self._max_task_retries = max_task_retries
         self._name = name
-        self._original = original
         self._ordered = ordered
-        with _handles_lock:
-            _handle_counts[actor_id] = _handle_counts.get(actor_id, 0) + 1
+        self._token = token  # None: detached, or not counted
 
     def __getattr__(self, item):
         if item.startswith("__") and item.endswith("__"):
@@ -236,24 +241,9 @@ class ActorHandle:
         return ActorMethod(self, "__ray_call__", 1)
 
     def __reduce__(self):
-        self.__dict__["_original"] = False  # it escaped: no longer ours to stop
+        # The token pickles as a nested ref: the receiver becomes a borrower.
         return (ActorHandle, (self._actor_id, self._class_name, self._methods,
-                              self._max_task_retries, self._name, False, self._ordered))
-
-    def __del__(self):
-        try:
-            with _handles_lock:
-                n = _handle_counts.get(self._actor_id, 1) - 1
-                if n <= 0:
-                    _handle_counts.pop(self._actor_id, None)
-                else:
-                    _handle_counts[self._actor_id] = n
-            if n <= 0 and self._original:
-                from actorium.core.objects.object_ref import _worker
-                if _worker is not None and not _worker._stopping:
-                    _worker.post(_worker.actors.release, self._actor_id)
-        except Exception:
-            pass
+                              self._max_task_retries, self._name, self._ordered, self._token))
 
     def __repr__(self) -> str:
         return f"Actor({self._class_name}, {self._actor_id.hex()})"
@@ -322,7 +312,11 @@ class ActorMethod:
 
 
 def handle_from_info(info: dict) -> ActorHandle:
+    """A handle for an actor looked up in the gcs (by name); it counts as a borrower of
+    the actor's token, as a handle passed in would."""
     meta = msgpack.unpackb(info["meta"])
+    owner = meta.get("owner", "")
+    token = _rebuild_ref(_token_id(info["actor_id"]), owner) if owner else None
     return ActorHandle(info["actor_id"], meta["class_name"], meta["methods"],
                        meta["max_task_retries"], info.get("name", ""),
-                       ordered=meta.get("ordered", True))
+                       ordered=meta.get("ordered", True), token=token)
