@@ -18,6 +18,9 @@ from actorium.core.objects.object_ref import ObjectRef, ObjectRefGenerator
 from actorium.core.remote_function import RemoteFunction
 from actorium.durable.sessions import session
 from actorium.isolation.policy import SandboxPolicy
+from actorium.serve.api import (cluster_token, delete_deployment, deploy, deployments,
+                                get_deployment_handle, http_url)
+from actorium.serve.handle import Deployment, DeploymentHandle
 
 ObjectID = ObjectRef  # Ray's older name for an object ref
 
@@ -28,5 +31,7 @@ __all__ = [
     "available_resources", "cancel", "cluster_resources", "exceptions", "get", "get_actor",
     "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put",
     "remote", "sandbox", "SandboxPolicy", "session", "shutdown", "util", "wait", "durable",
+    "Deployment", "DeploymentHandle", "cluster_token", "delete_deployment", "deploy",
+    "deployments", "get_deployment_handle", "http_url",
     "__version__",
 ]

@@ -161,6 +161,16 @@ class CheckpointError(ActoriumError):
     """An actor's state could not be checkpointed or restored."""
 
 
+class BackPressureError(ActoriumError):
+    """A deployment's request queue is full (``max_queued_requests`` waiting for a
+    replica): the request was refused without running. HTTP callers get 429."""
+
+
+class DeploymentError(ActoriumError):
+    """A deployment could not be created, found or reached (unknown name, replicas
+    that fail to start, a controller that does not answer)."""
+
+
 # -- Ray's names ---------------------------------------------------------------------
 # Ray code catches these; each is our class under Ray's name, or a class of ours placed
 # where Ray places it in its tree, so ``except`` works both ways.
@@ -246,6 +256,7 @@ __all__ = [
     "OwnerDiedError", "ObjectStoreFullError", "NodeDiedError", "SandboxViolation",
     "TaskUnschedulableError", "ActorUnschedulableError",
     "AuthenticationError", "AmbiguousStep", "JournalError", "CheckpointError",
+    "BackPressureError", "DeploymentError",
     # Ray's names
     "RayError", "RayTaskError", "RayActorError", "ActorUnavailableError", "RaySystemError",
     "OutOfMemoryError", "OutOfDiskError", "ObjectFreedError", "ObjectFetchTimedOutError",

@@ -2,11 +2,12 @@
 
     actorium start --head [--port N] [--host H] [--num-cpus N] [--num-gpus N]
                           [--resources JSON] [--object-store-memory BYTES] [--token-file F]
+                          [--http-port N] [--http-host H]
     actorium start --head --restart       (a crashed head, on its address, with its tables)
     actorium start --address HEAD_HOST:PORT [--host H] [--num-cpus N] [--resources JSON]
                           [--token-file F]
     actorium status [--address host:port] [--token-file F]
-    actorium list nodes|actors|objects [--address host:port] [--token-file F]
+    actorium list nodes|actors|objects|deployments [--address host:port] [--token-file F]
     actorium stop [--token-file F]
 
 ``start --head`` launches a head node (gcs + raylet + workers) detached from this
@@ -53,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "e.g. '{\"TPU\": 2}'")
     s.add_argument("--object-store-memory", type=int, default=None,
                    help="object store capacity in bytes (default: 30%% of RAM)")
+    s.add_argument("--http-port", type=int, default=None,
+                   help="with --head: serve deployments over HTTP on this port (0: any "
+                        "free port); needs the serve extra (pip install actorium[serve])")
+    s.add_argument("--http-host", default="127.0.0.1",
+                   help="with --http-port: address the HTTP ingress listens on")
     _token_arg(s)
     s.set_defaults(func=cmd_start)
 
@@ -62,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     _token_arg(st)
     st.set_defaults(func=cmd_status)
 
-    ls = sub.add_parser("list", help="list nodes, actors or stored objects as a table")
-    ls.add_argument("what", choices=["nodes", "actors", "objects"])
+    ls = sub.add_parser("list", help="list nodes, actors, stored objects or deployments as a table")
+    ls.add_argument("what", choices=["nodes", "actors", "objects", "deployments"])
     ls.add_argument("--address", default=None)
     _token_arg(ls)
     ls.set_defaults(func=cmd_list)

@@ -55,6 +55,8 @@ def cmd_start(args) -> int:
         raise CliError("--object-store-memory must be at least 1 MiB (given in bytes)")
     if not 0 <= args.port <= 65535:
         raise CliError(f"--port must be between 0 and 65535, got {args.port}")
+    if args.http_port is not None and (not args.head or not 0 <= args.http_port <= 65535):
+        raise CliError("--http-port needs --head and a port between 0 and 65535")
     resources = _parse_resources(args.resources)
     if args.address:
         return _start_joining(args, resources)
@@ -121,6 +123,9 @@ def cmd_start(args) -> int:
           f"pid {info['pid']}, session {os.path.basename(session_dir)})")
     print(f"  logs: {session_dir}/logs")
     _print_token_help(token, created)
+    if args.http_port is not None:
+        from actorium.cli.serve_cmds import start_http
+        print(f"  HTTP ingress: {start_http(info['gcs_tcp'], args.http_host, args.http_port)}")
     print("To connect from Python on this machine:")
     print("    import actorium")
     print("    actorium.init(address=\"auto\")")

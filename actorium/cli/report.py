@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 
 from actorium.cli.common import list_state, node_objects, node_stats, plain, resolve_gcs
+from actorium.cli.serve_cmds import (DEPLOYMENT_HEADER, deployment_rows, print_status_section,
+                                     read_deployments)
 
 
 def _fmt_bytes(n: float) -> str:
@@ -116,6 +118,7 @@ def cmd_status(args) -> int:
         node = f"  node {a['node_id'][:12]}" if a.get("node_id") else ""
         print(f"  {a.get('state', '?'):<20} {name}  [{_actor_class(a)}]{ns}{detached}"
               f"  pid {a.get('pid') or '-'}{node}")
+    print_status_section(gcs)
     return 0
 
 
@@ -139,6 +142,9 @@ def cmd_list(args) -> int:
                             "OBJECT STORE"]))
     elif args.what == "objects":
         _list_objects(gcs)
+    elif args.what == "deployments":
+        deps, _ = read_deployments(gcs)
+        print(_table(deployment_rows(deps), DEPLOYMENT_HEADER))
     else:
         rows = [[_hex(a.get("actor_id", ""))[:16], a.get("name") or "-",
                  a.get("namespace") or "-", _actor_class(a), a.get("state", "?"),

@@ -257,3 +257,32 @@ def test_a_sync_actor_call_can_poll_is_canceled_and_stop_early(shared_cluster, t
     _wait_for(started)
     actorium.cancel(ref)
     assert actorium.get(ref, timeout=10) == "stopped early"
+
+
+def test_a_cancelled_stream_of_a_sync_actor_stops_at_its_next_yield(shared_cluster):
+    @actorium.remote
+    class Producer:
+        def __init__(self):
+            self.made = 0
+            self.closed = False
+
+        def endless(self):
+            try:
+                while True:
+                    self.made += 1
+                    yield self.made
+                    time.sleep(0.005)
+            finally:
+                self.closed = True
+
+        def state(self):
+            return self.made, self.closed
+
+    p = Producer.remote()
+    gen = p.endless.remote()
+    assert [actorium.get(next(gen), timeout=10) for _ in range(3)] == [1, 2, 3]
+    actorium.cancel(gen)
+    # The actor takes the next call only once the stream has stopped.
+    made, closed = actorium.get(p.state.remote(), timeout=10)
+    assert closed and made >= 3
+    assert actorium.get(p.state.remote(), timeout=10) == (made, True)

@@ -67,4 +67,7 @@ class Stream:
         for i, fs in ready:
             ref = self._ready(i)[1]
             for f in fs:
-                f.set_result(ref)
+                try:
+                    f.set_result(ref)
+                except concurrent.futures.InvalidStateError:
+                    pass  # its awaiting coroutine was cancelled (e.g. the client left)

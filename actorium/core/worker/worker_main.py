@@ -244,6 +244,12 @@ class Executor:
                     item = hosted.chunk(index, item)
                 self._send_item(task_id, index, item, owner)
                 index += 1
+                if task_id in self.cancelled:
+                    # An actor's call is never interrupted, but a cancelled stream stops
+                    # at its next yield: closing the generator runs its finally blocks
+                    # (an SSE client that went away must not keep a replica busy).
+                    gen.close()
+                    raise TaskCancelledError(f"{self.name} was cancelled")
         except BaseException as exc:
             self._send_item_error(task_id, index, exc, owner)
             index += 1
