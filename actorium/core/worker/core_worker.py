@@ -455,6 +455,7 @@ class CoreWorker:
     def wait(self, refs: list, num_returns: int, timeout: float | None,
              fetch_local: bool = True):
         get_value = self.refs.get_value
+        deadline = None if timeout is None else time.monotonic() + timeout
         ready_now = sum(1 for r in refs if get_value(r.id) is not None)
         if ready_now < num_returns:
             self._wait_values(refs, num_returns, timeout)
@@ -462,8 +463,12 @@ class CoreWorker:
         for r in refs:
             (ready if len(ready) < num_returns and get_value(r.id) is not None
              else not_ready).append(r)
-        if fetch_local:
-            remote_objects.fetch_local(self, [(r.id, get_value(r.id)) for r in ready])
+        late = remote_objects.fetch_local(self, [(r.id, get_value(r.id)) for r in ready],
+                                          deadline) if fetch_local and ready else ()
+        if late:  # not here by the deadline: not ready yet (in the caller's order)
+            ready = [r for r in ready if r.id not in late]
+            ready_ids = {r.id for r in ready}
+            not_ready = [r for r in refs if r.id not in ready_ids]
         return ready, not_ready
 
     def future_for(self, ref: ObjectRef) -> concurrent.futures.Future:
