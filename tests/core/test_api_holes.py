@@ -91,48 +91,33 @@ def test_functions_with_every_signature_run_when_called_right(shared_cluster):
                          keyword_only.remote(2, scale=3)], timeout=60) == [3, (1, 2), 6]
 
 
-@actorium.remote
-class Counter:
-    def __init__(self):
-        self.n = 0
-
-    def inc(self):
-        self.n += 1
-        return self.n
-
-
 def test_ray_ready_resolves_once_the_actor_is_constructed(shared_cluster):
-    assert actorium.get(Counter.remote().__ray_ready__.remote(), timeout=60) is True
+    assert actorium.get(Signatures.remote().__ray_ready__.remote(), timeout=60) is True
 
 
 def test_ray_call_runs_a_function_on_the_actor_instance(shared_cluster):
-    c = Counter.remote()
-    actorium.get(c.inc.remote(), timeout=60)
-    assert actorium.get(c.__ray_call__.remote(lambda self, k: self.n * k, 10),
-                        timeout=60) == 10
+    a = Signatures.remote()
+    actorium.get(a.__ray_call__.remote(lambda self: setattr(self, "n", 4)), timeout=60)
+    assert actorium.get(a.__ray_call__.remote(lambda self, k: self.n * k, 10),
+                        timeout=60) == 40
 
 
 def test_ray_terminate_runs_after_earlier_calls_and_later_calls_fail(shared_cluster):
-    c = Counter.remote()
-    earlier = [c.inc.remote() for _ in range(5)]
-    c.__ray_terminate__.remote()
+    a = Signatures.remote()
+    earlier = [a.fixed.remote(i, 1) for i in range(5)]
+    a.__ray_terminate__.remote()
     assert actorium.get(earlier, timeout=60) == [1, 2, 3, 4, 5]
     with pytest.raises(ActorDiedError):
-        actorium.get(c.inc.remote(), timeout=60)
+        actorium.get(a.fixed.remote(1, 1), timeout=60)
 
 
-@pytest.mark.parametrize("option, value", [("num_cpus", "1"), ("max_retries", "3"),
-                                           ("resources", [1]), ("name", 5)])
-def test_a_wrongly_typed_task_option_is_a_type_error_naming_it(option, value):
+@pytest.mark.parametrize("kind, option, value", [
+    ("task", "num_cpus", "1"), ("task", "max_retries", "3"), ("task", "resources", [1]),
+    ("task", "name", 5), ("actor", "max_restarts", "1"), ("actor", "namespace", 3),
+    ("actor", "get_if_exists", "yes"), ("actor", "max_concurrency", 2.5)])
+def test_a_wrongly_typed_option_is_a_type_error_naming_it(kind, option, value):
     with pytest.raises(TypeError, match=f"'{option}'"):
-        fixed.options(**{option: value})
-
-
-@pytest.mark.parametrize("option, value", [("max_restarts", "1"), ("namespace", 3),
-                                           ("get_if_exists", "yes"), ("max_concurrency", 2.5)])
-def test_a_wrongly_typed_actor_option_is_a_type_error_naming_it(option, value):
-    with pytest.raises(TypeError, match=f"'{option}'"):
-        Counter.options(**{option: value})
+        (fixed if kind == "task" else Signatures).options(**{option: value})
 
 
 def test_a_remote_function_over_95_mib_pickled_is_too_large(shared_cluster):
