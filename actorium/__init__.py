@@ -13,8 +13,16 @@ from actorium.core.api import (
     init, is_initialized, kill, nodes, put, remote, shutdown, wait,
 )
 from actorium import sandbox, util
+# Ray's module paths (ray.actor, ray.remote_function, ray.runtime_context)
+from actorium import actor, remote_function, runtime_context
+# registers .bind() with the core (lazy DAGs)
+from actorium import dag
+# registers the driver's drawing of progress bars made in workers (tqdm_ray)
+from actorium import experimental
 from actorium import durable
-from actorium.core.objects.object_ref import ObjectRef, ObjectRefGenerator
+from actorium.core.objects.object_ref import (
+    DynamicObjectRefGenerator, ObjectRef, ObjectRefGenerator,
+)
 from actorium.core.remote_function import RemoteFunction
 from actorium.durable.sessions import session
 from actorium.isolation.policy import SandboxPolicy
@@ -27,11 +35,12 @@ ObjectID = ObjectRef  # Ray's older name for an object ref
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActorClass", "ActorHandle", "ObjectID", "ObjectRef", "ObjectRefGenerator", "RemoteFunction",
-    "available_resources", "cancel", "cluster_resources", "exceptions", "get", "get_actor",
-    "get_runtime_context", "init", "is_initialized", "kill", "method", "nodes", "put",
-    "remote", "sandbox", "SandboxPolicy", "session", "shutdown", "util", "wait", "durable",
-    "Deployment", "DeploymentHandle", "cluster_token", "delete_deployment", "deploy",
-    "deployments", "get_deployment_handle", "http_url",
-    "__version__",
+    "ActorClass", "ActorHandle", "Deployment", "DeploymentHandle", "DynamicObjectRefGenerator",
+    "ObjectID", "ObjectRef", "ObjectRefGenerator", "RemoteFunction", "SandboxPolicy",
+    "__version__", "actor", "available_resources", "cancel", "cluster_resources",
+    "cluster_token", "dag", "delete_deployment", "deploy", "deployments", "durable",
+    "exceptions", "experimental", "get", "get_actor", "get_deployment_handle",
+    "get_runtime_context", "http_url", "init", "is_initialized", "kill", "method", "nodes",
+    "put", "remote", "remote_function", "runtime_context", "sandbox", "session", "shutdown",
+    "util", "wait",
 ]

@@ -4,6 +4,8 @@
                           [--resources JSON] [--object-store-memory BYTES] [--token-file F]
                           [--http-port N] [--http-host H]
     actorium start --head --restart       (a crashed head, on its address, with its tables)
+    actorium start --head --autoscale local [--min-nodes N] [--max-nodes N]
+                          [--node-cpus N] [--idle-timeout S]   (add/remove nodes on demand)
     actorium start --address HEAD_HOST:PORT [--host H] [--num-cpus N] [--resources JSON]
                           [--token-file F]
     actorium status [--address host:port] [--token-file F]
@@ -59,6 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "free port); needs the serve extra (pip install actorium[serve])")
     s.add_argument("--http-host", default="127.0.0.1",
                    help="with --http-port: address the HTTP ingress listens on")
+    a = s.add_argument_group("node autoscaling (with --head; docs/elasticity.md)")
+    a.add_argument("--autoscale", default=None, metavar="PROVIDER",
+                   help="run the node autoscaler with this provider ('local': node "
+                        "processes on this machine)")
+    a.add_argument("--min-nodes", type=int, default=0,
+                   help="autoscaled nodes kept even when idle (default 0; the head is "
+                        "not counted)")
+    a.add_argument("--max-nodes", type=int, default=1,
+                   help="most autoscaled nodes at once (default 1; the head is not counted)")
+    a.add_argument("--node-cpus", type=float, default=1.0,
+                   help="CPUs of each autoscaled node (default 1)")
+    a.add_argument("--idle-timeout", type=float, default=60.0,
+                   help="seconds a node stays idle before it is drained and removed "
+                        "(default 60)")
     _token_arg(s)
     s.set_defaults(func=cmd_start)
 

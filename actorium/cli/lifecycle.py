@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -58,6 +59,8 @@ def cmd_start(args) -> int:
     if args.http_port is not None and (not args.head or not 0 <= args.http_port <= 65535):
         raise CliError("--http-port needs --head and a port between 0 and 65535")
     resources = _parse_resources(args.resources)
+    if args.autoscale is not None:
+        _check_autoscale(args)
     if args.address:
         return _start_joining(args, resources)
     try:
@@ -118,6 +121,8 @@ def cmd_start(args) -> int:
               "node_id": info["node_id"], "raylet_addr": info["raylet_addr"],
               "store_root": info["store_root"], "started": time.time(),
               "num_cpus": num_cpus, "num_gpus": args.num_gpus or 0, "resources": resources}
+    if args.autoscale is not None:
+        record["autoscaler_pid"] = _start_autoscaler(args, info, token)
     launcher.write_current(record)
     print(f"Started actorium head node at {address}  (node {info['node_id'][:12]}, "
           f"pid {info['pid']}, session {os.path.basename(session_dir)})")
@@ -133,6 +138,51 @@ def cmd_start(args) -> int:
     print("To see the cluster:  actorium status")
     print("To stop it:          actorium stop")
     return 0
+
+
+def _check_autoscale(args) -> None:
+    from actorium.autoscaler.provider import PROVIDERS
+    if not args.head:
+        raise CliError("--autoscale runs on the head: use it with --head")
+    if args.autoscale not in PROVIDERS:
+        raise CliError(f"unknown --autoscale provider {args.autoscale!r}; known: "
+                       f"{', '.join(sorted(PROVIDERS))}")
+    if args.min_nodes < 0 or args.max_nodes < max(1, args.min_nodes):
+        raise CliError(f"need 0 <= --min-nodes <= --max-nodes and --max-nodes >= 1, got "
+                       f"--min-nodes {args.min_nodes} --max-nodes {args.max_nodes}")
+    if args.node_cpus <= 0:
+        raise CliError(f"--node-cpus must be > 0, got {args.node_cpus:g}")
+    if args.idle_timeout < 0:
+        raise CliError(f"--idle-timeout must be >= 0, got {args.idle_timeout:g}")
+
+
+def _start_autoscaler(args, info: dict, token) -> int:
+    from actorium.autoscaler import monitor
+    proc = monitor.start(info["gcs_tcp"], info["session_dir"], provider=args.autoscale,
+                         token=token, head_pid=info["pid"], min_nodes=args.min_nodes,
+                         max_nodes=args.max_nodes, node_cpus=args.node_cpus,
+                         idle_timeout=args.idle_timeout)
+    proc.returncode = 0  # detached, like the head: nothing here waits for it
+    print(f"  autoscaler: provider {args.autoscale}, {args.min_nodes}..{args.max_nodes} "
+          f"node(s) of {args.node_cpus:g} CPU, idle timeout {args.idle_timeout:g}s "
+          f"(pid {proc.pid})")
+    return proc.pid
+
+
+def _stop_autoscaler(current: dict) -> None:
+    """Before the nodes: it would otherwise replace the nodes being stopped. It
+    terminates the nodes it created itself on the way out."""
+    pid = int(current.get("autoscaler_pid") or 0)
+    if not pid or not launcher.pid_alive(pid, current.get("session_dir", ""),
+                                         "actorium.autoscaler.monitor"):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    if not launcher.wait_pid_gone(pid, 20.0, current.get("session_dir", ""),
+                                  "actorium.autoscaler.monitor"):
+        launcher.kill_group(pid)
 
 
 def _print_token_help(token: auth.Token, created: bool) -> None:
@@ -183,6 +233,7 @@ def cmd_stop(args) -> int:
                   f"{launcher.CURRENT}).")
         return 0
     session_dir = current.get("session_dir", "")
+    _stop_autoscaler(current)
     head_pid = int(current.get("pid", 0) or 0)
     gcs = current.get("gcs_tcp", "")
     address = plain(gcs) if gcs else "?"

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import os
+import time
 
-from actorium.cli.common import list_state, node_objects, node_stats, plain, resolve_gcs
+from actorium.cli.common import (list_state, node_objects, node_stats, plain, resolve_gcs,
+                                 rpc)
 from actorium.cli.serve_cmds import (DEPLOYMENT_HEADER, deployment_rows, print_status_section,
                                      read_deployments)
+from actorium.core.wire import protocol, transport
 
 
 def _fmt_bytes(n: float) -> str:
@@ -119,7 +122,34 @@ def cmd_status(args) -> int:
         print(f"  {a.get('state', '?'):<20} {name}  [{_actor_class(a)}]{ns}{detached}"
               f"  pid {a.get('pid') or '-'}{node}")
     print_status_section(gcs)
+    _print_autoscaler(gcs)
     return 0
+
+
+def _print_autoscaler(gcs: str) -> None:
+    """The node autoscaler's configuration, nodes and last decisions, as it published
+    them in the gcs KV (actorium/autoscaler/monitor.py)."""
+    try:
+        raw = rpc(gcs, protocol.KvGet(transport.next_req_id(), b"autoscaler/status"),
+                  what="the gcs")
+    except (TimeoutError, transport.RpcError):
+        raw = None
+    if not raw:
+        print("Autoscaler: off")
+        return
+    import msgpack
+    st = msgpack.unpackb(raw)
+    node_res = st.get("node_resources") or {}
+    print(f"Autoscaler: provider {st['provider']}, {len(st['nodes'])} node(s) "
+          f"(min {st['min_nodes']}, max {st['max_nodes']}) of {node_res.get('CPU', 0):g} "
+          f"CPU, idle timeout {st['idle_timeout']:g}s, {st.get('pending', 0)} pending "
+          f"shape(s) unmet, pid {st.get('pid', '?')}")
+    for node_id in st["nodes"]:
+        print(f"  node {node_id}")
+    if st["decisions"]:
+        print("  recent decisions:")
+    for when, text in st["decisions"][-10:]:
+        print(f"    {time.strftime('%H:%M:%S', time.localtime(when))}  {text}")
 
 
 def cmd_list(args) -> int:
@@ -146,13 +176,40 @@ def cmd_list(args) -> int:
         deps, _ = read_deployments(gcs)
         print(_table(deployment_rows(deps), DEPLOYMENT_HEADER))
     else:
-        rows = [[_hex(a.get("actor_id", ""))[:16], a.get("name") or "-",
-                 a.get("namespace") or "-", _actor_class(a), a.get("state", "?"),
-                 str(a.get("pid") or "-"), "yes" if a.get("detached") else "no"]
-                for a in list_state(gcs, "actors")]
-        print(_table(rows, ["ACTOR_ID", "NAME", "NAMESPACE", "CLASS", "STATE", "PID",
-                            "DETACHED"]))
+        _list_actors(gcs)
     return 0
+
+
+def _list_actors(gcs: str) -> None:
+    """The gcs's actor table, with each live actor's measured use from its raylet:
+    CPU (cores) and memory, and for resources="auto" actors the current limits
+    (cgroup CPU quota / memory limit; "-" where cgroups are not writable)."""
+    actors = list_state(gcs, "actors")
+    usage: dict = {}
+    for n in list_state(gcs, "nodes"):
+        if any(a.get("node_id") == n["node_id"] and a.get("state") == "ALIVE" for a in actors):
+            usage.update((node_stats(n) or {}).get("actors") or {})
+    rows, outgrown = [], []
+    for a in actors:
+        aid = _hex(a.get("actor_id", ""))
+        u = usage.get(aid) if a.get("state") == "ALIVE" else None
+        sizing = "auto" if a.get("auto") else "fixed"
+        cpu = mem = limits = "-"
+        if u:
+            cpu, mem = f"{u['cpu']:.2f}", _fmt_bytes(u["memory"])
+            if u.get("auto") and u.get("limited"):
+                limits = f"{u['cpu_limit']:.2f} CPU, {_fmt_bytes(u['memory_limit'])}"
+        if a.get("outgrown"):
+            sizing = "auto OUTGROWN"
+            outgrown.append(f"  {aid[:16]}: {a['outgrown']}")
+        rows.append([aid[:16], a.get("name") or "-", a.get("namespace") or "-",
+                     _actor_class(a), a.get("state", "?"), str(a.get("pid") or "-"),
+                     "yes" if a.get("detached") else "no", sizing, cpu, mem, limits])
+    print(_table(rows, ["ACTOR_ID", "NAME", "NAMESPACE", "CLASS", "STATE", "PID",
+                        "DETACHED", "SIZING", "CPU", "MEMORY", "LIMITS (cpu, memory)"]))
+    if outgrown:
+        print("Actors that have outgrown their node:")
+        print("\n".join(outgrown))
 
 
 OBJECTS_PER_NODE = 1000

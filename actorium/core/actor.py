@@ -5,6 +5,7 @@ import inspect
 
 import msgpack
 
+from actorium.core import binding
 from actorium.core import options as opts
 from actorium.core import runtimes, signatures
 from actorium.core.ids import new_actor_id, new_task_id, object_id_for
@@ -91,6 +92,11 @@ class ActorClass:
     def remote(self, *args, **kwargs) -> "ActorHandle":
         return self._create(args, kwargs)
 
+    def bind(self, *args, **kwargs):
+        """A lazy actor for a DAG (``actorium.dag``): created on the DAG's ``execute``;
+        bind its methods as ``node.method.bind(...)``."""
+        return binding.bind(self, args, kwargs)
+
     def _create(self, args, kwargs, session: str = "") -> "ActorHandle":
         """Register and create the actor. ``session`` names the durable session it
         serves (actorium.session); its journal and checkpoints are keyed by it."""
@@ -121,7 +127,7 @@ class ActorClass:
         info = cw.rpc_gcs(protocol.RegisterActor(
             transport.next_req_id(), actor_id, o.name or "", namespace,
             o.lifetime == "detached", o.get_if_exists, o.max_restarts, o.shape(), cw.job, meta,
-            placement.normalize(o.scheduling_strategy)),
+            placement.normalize(o.scheduling_strategy), o.auto),
             timeout=30)
         if not info["created"]:
             return handle_from_info(info)
@@ -277,10 +283,11 @@ class ActorMethod:
         """``request_id`` (durable actors and sessions): the caller's own identity of this
         request. Sending it again, even from a new driver or after the whole cluster
         restarted, continues or answers that request instead of starting a new one."""
-        unknown = set(kwargs) - {"name", "concurrency_group"}
+        unknown = set(kwargs) - {"name", "concurrency_group", "enable_task_events"}
         if unknown:
             raise ValueError(f"Invalid option(s) {sorted(unknown)} for an actor method; valid: "
-                             f"num_returns, name, request_id")
+                             f"num_returns, name, request_id, concurrency_group, "
+                             f"enable_task_events")
         key = self._request_key
         if request_id is not None:
             if not isinstance(request_id, str) or not request_id:
@@ -290,6 +297,10 @@ class ActorMethod:
                            self._num_returns if num_returns is None else num_returns, key,
                            self._params, self._arity)
 
+    def bind(self, *args, **kwargs):
+        """A lazy call of this actor's method for a DAG (``actorium.dag``)."""
+        return binding.bind(self, args, kwargs)
+
     def remote(self, *args, **kwargs):
         h = self._handle
         if self._params is not None and (kwargs or len(args) != self._arity):
@@ -297,8 +308,7 @@ class ActorMethod:
         cw = _current()
         task_id = new_task_id()
         packed = arguments.pack(args, kwargs, cw.put_serialized)
-        streaming = self._num_returns == "streaming"
-        n = 1 if streaming else self._num_returns
+        n = 1 if self._num_returns in ("streaming", "dynamic") else self._num_returns
         return_ids = [object_id_for(task_id, i) for i in range(n)]
         spec = TaskSpec(task_id, "actor", f"{h._class_name}.{self._name}", packed.blob,
                         packed.slots, self._num_returns, return_ids, cw.job)
@@ -309,6 +319,31 @@ class ActorMethod:
         spec.request_key = self._request_key
         spec.ordered = h._ordered
         return submit_and_return(cw, spec, cw.actors.submit)
+
+
+def exit_actor() -> None:
+    """End the actor this is called in, as ``ray.actor.exit_actor``: it is not restarted,
+    the call that ran this and every queued call fail with ActorDiedError, and the
+    process's atexit handlers run. Never returns."""
+    cw = _current()
+    actor_id = cw.current_actor_id
+    if not actor_id:
+        raise TypeError("exit_actor() can only be called inside an actor; use "
+                        "actorium.kill(handle) to stop an actor from outside")
+    import atexit
+    import os
+    import sys
+    try:
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        # DEAD without restart before we go: otherwise our exit looks like a crash
+        try:
+            cw.rpc_gcs(protocol.KillActor(transport.next_req_id(), actor_id, True),
+                       timeout=10)
+        finally:
+            os._exit(0)
 
 
 def handle_from_info(info: dict) -> ActorHandle:

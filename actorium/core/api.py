@@ -21,7 +21,7 @@ from actorium.core.objects.object_ref import ObjectRef, ObjectRefGenerator
 from actorium.core.owner import reconnect
 from actorium.core.remote_function import RemoteFunction
 from actorium.core.wire import auth, protocol, transport
-from actorium.core.worker import core_worker
+from actorium.core.worker import core_worker, output
 from actorium.exceptions import AuthenticationError
 
 _RAY_KWARGS_IGNORED = {"include_dashboard", "dashboard_host", "dashboard_port",
@@ -176,10 +176,13 @@ def _register_driver(worker) -> None:
 
 
 def _print_log(msg) -> None:
+    lines = output.unhandled_lines(msg)
+    if not lines:
+        return
     stream = sys.stderr if msg.stream == "stderr" else sys.stdout
     prefix = f"({msg.name} pid={msg.pid}) "
     try:
-        stream.write("".join(prefix + line + "\n" for line in msg.lines))
+        stream.write("".join(prefix + line + "\n" for line in lines))
         stream.flush()
     except Exception:
         pass
@@ -458,6 +461,44 @@ class RuntimeContext:
 
     def get_assigned_resources(self) -> dict:
         return {}
+
+    # Ray's older properties: ids as Ray's ID objects (``.hex()``) and as str at once
+    @property
+    def node_id(self) -> "_ID":
+        return _ID(self.get_node_id())
+
+    @property
+    def job_id(self) -> "_ID":
+        return _ID(self.get_job_id())
+
+    @property
+    def task_id(self) -> "_ID | None":
+        task = self.get_task_id()
+        return None if task is None else _ID(task)
+
+    @property
+    def actor_id(self) -> "_ID | None":
+        actor = self.get_actor_id()
+        return None if actor is None else _ID(actor)
+
+    def get(self) -> dict:
+        """Ray's dict form of the context."""
+        out = {"job_id": self.job_id, "node_id": self.node_id, "namespace": self.namespace}
+        if self.task_id is not None:
+            out["task_id"] = self.task_id
+        if self.actor_id is not None:
+            out["actor_id"] = self.actor_id
+        return out
+
+
+class _ID(str):
+    """An id as a hex str that also answers Ray's ``ID.hex()`` and ``ID.binary()``."""
+
+    def hex(self) -> str:
+        return str(self)
+
+    def binary(self) -> bytes:
+        return bytes.fromhex(self)
 
 
 def get_runtime_context() -> RuntimeContext:

@@ -186,9 +186,9 @@ def remove_current(expected: dict | None = None) -> None:
         pass
 
 
-def pid_alive(pid: int, session_dir: str = "") -> bool:
-    """Whether ``pid`` is a running (not zombie) actorium node process, of ``session_dir``
-    when given. A recycled pid running something else counts as dead."""
+def pid_alive(pid: int, session_dir: str = "", program: str = "actorium.raylet.node") -> bool:
+    """Whether ``pid`` is a running (not zombie) actorium node process (or ``program``),
+    of ``session_dir`` when given. A recycled pid running something else counts as dead."""
     if not pid or pid <= 0:
         return False
     import psutil
@@ -199,15 +199,16 @@ def pid_alive(pid: int, session_dir: str = "") -> bool:
         cmd = proc.cmdline()
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return False
-    if "actorium.raylet.node" not in cmd:
+    if program not in cmd:
         return False
     return not session_dir or session_dir in cmd
 
 
-def wait_pid_gone(pid: int, timeout: float, session_dir: str = "") -> bool:
+def wait_pid_gone(pid: int, timeout: float, session_dir: str = "",
+                  program: str = "actorium.raylet.node") -> bool:
     """Wait until ``pid`` is no longer a live node process; True if it is gone."""
     deadline = time.monotonic() + timeout
-    while pid_alive(pid, session_dir):
+    while pid_alive(pid, session_dir, program):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)

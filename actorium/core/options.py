@@ -7,10 +7,12 @@ call time with the list of valid options, as Ray users expect.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 from actorium.core import runtimes
+from actorium.scheduling import rightsize
 
 _NUMBER = (int, float)
 _NONE = type(None)
@@ -54,15 +56,29 @@ def _check_common(o) -> None:
     _check_resource_amount("num_cpus", o.num_cpus)
     _check_resource_amount("num_gpus", o.num_gpus)
     _check_resource_amount("memory", o.memory)
-    _check_resources(o.resources)
+    _check_resources(o.resources, auto_ok=isinstance(o, ActorOptions))
+    if o.resources == AUTO and (o.num_cpus or o.memory):
+        raise ValueError("resources='auto' sizes CPU and memory by measured use; do not "
+                         "also give num_cpus or memory")
     if o.isolation not in (None, "none") and o.isolation not in runtimes.isolation_names():
         valid = " or ".join(["None", *map(repr, runtimes.isolation_names())])
         raise ValueError(f"isolation must be {valid}, got {o.isolation!r}")
 
 
-def _check_resources(value) -> None:
+AUTO = "auto"
+
+
+def _check_resources(value, auto_ok: bool = False) -> None:
     if value is None:
         return
+    if value == AUTO and auto_ok:
+        return
+    if isinstance(value, str):
+        if auto_ok:
+            raise ValueError(f"resources must be a dict of name -> amount or 'auto', "
+                             f"got {value!r}")
+        raise ValueError(f"resources must be a dict of name -> amount, got {value!r}; "
+                         f"resources='auto' (right-sizing by measured use) is for actors only")
     if not isinstance(value, dict):
         raise TypeError(f"resources must be a dict of name -> amount, got {type(value).__name__}")
     for k, v in value.items():
@@ -81,7 +97,7 @@ class TaskOptions:
     memory: int = 0
     max_retries: int = 3
     retry_exceptions: Any = False
-    num_returns: Any = 1
+    num_returns: Any = None  # None: 1, or "streaming" for a generator function (Ray's default)
     name: str = ""
     scheduling_strategy: Any = None
     runtime_env: dict | None = None
@@ -98,9 +114,10 @@ class TaskOptions:
                 isinstance(re, (list, tuple)) and all(isinstance(c, type) and issubclass(c, BaseException) for c in re)):
             raise TypeError("retry_exceptions must be a bool or a list of exception classes")
         nr = self.num_returns
-        if nr not in ("streaming", "dynamic") and (
+        if nr not in (None, "streaming", "dynamic") and (
                 isinstance(nr, bool) or not isinstance(nr, int) or nr < 0):
-            raise ValueError(f"num_returns must be an int >= 0 or 'streaming', got {nr!r}")
+            raise ValueError(f"num_returns must be an int >= 0, 'streaming' or 'dynamic', "
+                             f"got {nr!r}")
         if not isinstance(self.name, str):
             raise TypeError(f"name must be a str, got {type(self.name).__name__}")
 
@@ -149,7 +166,13 @@ class ActorOptions:
         for runtime in runtimes.actor_runtimes():
             runtime.check_options(self)
 
+    @property
+    def auto(self) -> bool:
+        return self.resources == AUTO
+
     def shape(self) -> dict:
+        if self.auto:  # placed and started with a small reservation, then measured
+            return {**rightsize.initial_shape(), **resource_shape(0, self.num_gpus, None, 0)}
         return resource_shape(self.num_cpus, self.num_gpus, self.resources, self.memory)
 
     def task_retries(self, durable: bool) -> int:
@@ -178,9 +201,40 @@ def _valid_names(cls) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
+# Options Ray accepts that change nothing here, with why; each is noted once per process.
+_ACCEPTED_NOT_USED = {
+    "enable_task_events": (bool, "actorium records no task events, so there are none "
+                                 "to switch on or off"),
+    "_metadata": (dict, "it is metadata for Ray's own libraries, which actorium does "
+                        "not have"),
+    "label_selector": (dict, "actorium nodes carry no labels; the work may run on any "
+                             "node that has its resources"),
+}
+_noted: set = set()
+
+
+def _drop_accepted(kwargs: dict) -> dict:
+    """Check and remove the options of _ACCEPTED_NOT_USED, noting each once."""
+    for name in set(kwargs) & set(_ACCEPTED_NOT_USED):
+        kind, why = _ACCEPTED_NOT_USED[name]
+        value = kwargs.pop(name)
+        if value is not None and not isinstance(value, kind):
+            raise TypeError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
+        if name == "label_selector" and value and not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise TypeError("label_selector must map label names (str) to values (str)")
+        if name not in _noted and not (name == "enable_task_events" and value is False):
+            _noted.add(name)
+            print(f"actorium: note: option {name}= is accepted and not used: {why}.",
+                  file=sys.stderr)
+    return kwargs
+
+
 def build(cls, base=None, **kwargs):
     """Make ``cls`` options from keyword arguments, layered over ``base`` if given."""
     valid = _valid_names(cls)
+    if not kwargs.keys().isdisjoint(_ACCEPTED_NOT_USED):
+        kwargs = _drop_accepted(kwargs)
     unknown = sorted(set(kwargs) - set(valid))
     if unknown:
         raise ValueError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import inspect
 
+from actorium.core import binding
 from actorium.core import options as opts
 from actorium.core import runtimes, signatures
 from actorium.core.ids import new_task_id, object_id_for
@@ -28,10 +29,16 @@ class RemoteFunction:
     def _configure(self, options: opts.TaskOptions) -> None:
         """Adopt ``options``; what every call needs from them is computed once here."""
         fn = self._function
-        if options.num_returns == "streaming" and not (
-                inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)):
-            raise TypeError(f"num_returns='streaming' needs a generator function; "
+        generator = inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
+        num_returns = options.num_returns
+        if num_returns is None:  # Ray's default: a generator function streams
+            num_returns = "streaming" if generator else 1
+        elif num_returns in ("streaming", "dynamic") and not generator:
+            raise TypeError(f"num_returns={num_returns!r} needs a generator function; "
                             f"{self._name} is not one")
+        # decided here, once, so a call pays nothing for generator support
+        self._num_returns = num_returns
+        self._n_return_ids = 1 if num_returns in ("streaming", "dynamic") else num_returns
         self._options = options
         self._shape = options.shape()
         self._strategy = placement.normalize(options.scheduling_strategy)
@@ -47,6 +54,10 @@ class RemoteFunction:
         new._configure(opts.build(opts.TaskOptions, self._options, **kwargs))
         return new
 
+    def bind(self, *args, **kwargs):
+        """A lazy call for a DAG (``actorium.dag``): runs on the DAG's ``execute``."""
+        return binding.bind(self, args, kwargs)
+
     def remote(self, *args, **kwargs):
         o = self._options
         if self._params is not None and (kwargs or len(args) != self._plain_arity):
@@ -60,11 +71,9 @@ class RemoteFunction:
             self._exported = (cw, fn_id)
         task_id = new_task_id()
         packed = arguments.pack(args, kwargs, cw.put_serialized)
-        streaming = o.num_returns == "streaming"
-        n = 1 if streaming else o.num_returns
-        return_ids = [object_id_for(task_id, i) for i in range(n)]
+        return_ids = [object_id_for(task_id, i) for i in range(self._n_return_ids)]
         spec = TaskSpec(task_id, "task", o.name or self._name, packed.blob, packed.slots,
-                        o.num_returns, return_ids, cw.job)
+                        self._num_returns, return_ids, cw.job)
         spec.fn_id = fn_id
         spec.holds = packed.holds
         spec.shape = self._shape

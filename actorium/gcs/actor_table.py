@@ -36,7 +36,7 @@ class ActorRecord:
 
     def __init__(self, actor_id: bytes, name: str, namespace: str, detached: bool,
                  max_restarts: int, shape: dict, owner_job: str, meta: bytes,
-                 strategy=None):
+                 strategy=None, auto: bool = False):
         self.actor_id = actor_id
         self.name = name
         self.namespace = namespace
@@ -46,6 +46,9 @@ class ActorRecord:
         self.owner_job = owner_job
         self.meta = meta
         self.strategy = strategy  # wire form, see scheduling/placement.py
+        self.auto = auto  # resources="auto": right-sized by its raylet
+        self.outgrown = ""  # why it no longer fits its node (gcs/elastic.py)
+        self.move_to = ""  # the node a durable outgrown actor is being moved to
         self.state = DEPENDENCIES_UNREADY
         self.init = b""
         self.task_addr = ""
@@ -65,6 +68,7 @@ class ActorRecord:
     def from_record(cls, rec: dict) -> "ActorRecord":
         a = cls.__new__(cls)
         a.strategy = None
+        a.auto, a.outgrown, a.move_to = False, "", ""
         a.__dict__.update(rec)
         a.history = [(a.state, time.time(), "loaded")]
         return a
@@ -73,7 +77,8 @@ class ActorRecord:
         return {"actor_id": self.actor_id, "name": self.name, "namespace": self.namespace,
                 "state": self.state, "meta": self.meta, "node_id": self.node_id,
                 "pid": self.pid, "restarts": self.restarts, "detached": self.detached,
-                "job": self.owner_job, "reason": self.reason}
+                "job": self.owner_job, "reason": self.reason, "auto": self.auto,
+                "outgrown": self.outgrown}
 
     def can_restart(self) -> bool:
         if self.no_restart:

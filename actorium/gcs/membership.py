@@ -29,7 +29,7 @@ class InvalidTransition(RuntimeError):
 class NodeRecord:
     __slots__ = ("node_id", "raylet_addr", "total", "available", "store_root", "pid",
                  "identity", "state", "last_seen", "head", "host", "reason", "history",
-                 "data_addr")
+                 "data_addr", "pending", "busy", "idle_since", "draining")
 
     def __init__(self, node_id: str, raylet_addr: str, total: dict, store_root: str,
                  pid: int, identity, head: bool = False, host: str = "",
@@ -46,6 +46,12 @@ class NodeRecord:
         self.head = head
         self.host = host
         self.data_addr = data_addr
+        # For the node autoscaler (gcs/elastic.py): the node's unserved demand, its
+        # busy workers, since when it has had none, and whether work is kept off it.
+        self.pending: list = []
+        self.busy = 0
+        self.idle_since = time.monotonic()
+        self.draining = False
         self.reason = ""
         self.history: list = [(ALIVE, time.time(), "registered")]
 
@@ -119,7 +125,8 @@ class Membership:
         self._save(node)
         return replaced
 
-    def heartbeat(self, node_id: str, available: dict, identity) -> NodeRecord | None:
+    def heartbeat(self, node_id: str, available: dict, identity, pending=None,
+                  busy: int = 0) -> NodeRecord | None:
         node = self.nodes.get(node_id)
         if node is None:
             return None
@@ -127,6 +134,10 @@ class Membership:
             node.available = available
             node.last_seen = time.monotonic()
             node.identity = identity
+            node.pending = list(pending or [])
+            if busy or node.pending:
+                node.idle_since = node.last_seen
+            node.busy = busy
         return node
 
     def mark_dead(self, node: NodeRecord, why: str) -> bool:
@@ -151,6 +162,19 @@ class Membership:
     def alive(self) -> list[NodeRecord]:
         return [n for n in self.nodes.values() if n.alive]
 
+    def schedulable(self) -> list[NodeRecord]:
+        """Live nodes new work may go to (not being drained by the autoscaler)."""
+        return [n for n in self.nodes.values() if n.alive and not n.draining]
+
+    def broadcast_view(self, router) -> None:
+        """Push the current ClusterView to every live raylet (a node joined, or one is
+        drained and must leave their spillback choices at once)."""
+        from actorium.core.wire import protocol
+        view = protocol.encode(protocol.ClusterView(self.view()))
+        for other in self.alive():
+            if other.identity is not None:
+                router.send_multipart([other.identity, view])
+
     def view(self) -> list:
         return [[n.node_id, n.raylet_addr, n.total, n.available, n.data_addr]
-                for n in self.alive()]
+                for n in self.schedulable()]

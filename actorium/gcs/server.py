@@ -11,7 +11,7 @@ import zmq
 
 from actorium.core.wire import protocol, transport
 from actorium.gcs import actor_table as at
-from actorium.gcs import durable_store
+from actorium.gcs import durable_store, elastic
 from actorium.gcs import membership as mb
 from actorium.gcs.durable_replica import ReplicaLink
 from actorium.gcs.durable_service import DurableService
@@ -77,6 +77,8 @@ class Gcs:
             p.GetNamedActor: self.on_get_named, p.ListState: self.on_list,
             p.JobFinished: self.on_job_finished, p.Ping: self.on_ping, p.Hello: self.on_hello,
             p.SubscribeNodes: self.on_subscribe_nodes, p.NodeUpdate: self.on_node_leaving,
+            p.DrainNode: lambda i, m: elastic.on_drain_node(self, i, m),
+            p.ActorOutgrown: lambda i, m: elastic.on_actor_outgrown(self, i, m),
         }
         table.update(self.durable.handlers())
         return table
@@ -111,14 +113,12 @@ class Gcs:
         self._reply(identity, msg.req_id, {"node_timeout": self.members.timeout,
                                            "heartbeat_period": mb.HEARTBEAT_PERIOD})
         self._publish_node(node)
-        view = protocol.encode(protocol.ClusterView(self.members.view()))
-        for other in self.members.alive():  # so spillback can use the new node at once
-            if other.identity is not None:
-                self.router.send_multipart([other.identity, view])
+        self.members.broadcast_view(self.router)  # so spillback can use the new node at once
         self._schedule_pending()
 
     def on_heartbeat(self, identity, msg) -> None:
-        node = self.members.heartbeat(msg.node_id, msg.available, identity)
+        node = self.members.heartbeat(msg.node_id, msg.available, identity, msg.pending,
+                                      msg.busy)
         if node is None:
             self._push(identity, protocol.NodeUpdate(
                 msg.node_id, "", False, "this node is unknown to the gcs"))
@@ -206,7 +206,7 @@ class Gcs:
             return
         actor = at.ActorRecord(msg.actor_id, msg.name, msg.namespace, msg.detached,
                                msg.max_restarts, msg.shape, msg.owner_job, msg.meta,
-                               msg.strategy)
+                               msg.strategy, msg.auto)
         self.actors[msg.actor_id] = actor
         if msg.name:
             self.named[key] = msg.actor_id
@@ -223,9 +223,12 @@ class Gcs:
 
     def _schedule(self, actor: at.ActorRecord) -> None:
         """Send the actor to a live node chosen by its strategy (placement.choose)."""
-        view = {n.node_id: (n.total, n.available) for n in self.members.alive()}
+        view = {n.node_id: (n.total, n.available) for n in self.members.schedulable()}
+        strategy = actor.strategy
+        if actor.move_to:  # an outgrown durable actor: to the node found with room for it
+            strategy, actor.move_to = [placement.NODE_AFFINITY, actor.move_to, True], ""
         try:
-            node_id = placement.choose(actor.shape, actor.strategy, view, None, self.spread_turn)
+            node_id = placement.choose(actor.shape, strategy, view, None, self.spread_turn)
         except placement.Unschedulable as exc:
             actor.reason = str(exc)
             self._set_state(actor, at.DEAD, "unschedulable")
@@ -236,7 +239,9 @@ class Gcs:
         node = self.nodes[node_id]
         res.subtract(node.available, actor.shape)  # until its next heartbeat says better
         actor.node_id = node.node_id
-        self._push(node.identity, protocol.StartActor(actor.actor_id, actor.shape, actor.init))
+        actor.outgrown = ""
+        self._push(node.identity, protocol.StartActor(actor.actor_id, actor.shape, actor.init,
+                                                      actor.auto))
 
     def _schedule_pending(self) -> None:
         for actor in self.actors.values():
@@ -266,8 +271,9 @@ class Gcs:
             actor.reason = reason
             self._set_state(actor, at.DEAD, reason)
             return
-        if actor.can_restart():
-            actor.restarts += 1
+        moving = bool(actor.move_to)  # not a failure: no restart used
+        if moving or actor.can_restart():
+            actor.restarts += 0 if moving else 1
             actor.reason = reason
             self._set_state(actor, at.RESTARTING, reason)
             actor.node_id = ""
@@ -324,6 +330,8 @@ class Gcs:
             value = [n.info() for n in self.nodes.values()]
         elif msg.what == "actors":
             value = [a.info() for a in self.actors.values()]
+        elif msg.what == "demand":
+            value = elastic.demand(self)
         else:
             raise ValueError(f"unknown listing {msg.what!r}")
         self._reply(identity, msg.req_id, value)

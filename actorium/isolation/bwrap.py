@@ -186,9 +186,15 @@ def exec_jail(job: dict, policy, cgroup, fds: dict, extra_keep) -> None:
             argv, inherit = _arguments(policy, sources, prefix, job_fd)
             for fd in inherit + keep:
                 os.set_inheritable(fd, True)
-            boot = ("import sys,types;p=types.ModuleType('actorium');"
-                    f"p.__path__=[{_package_dir()!r}];sys.modules['actorium']=p;"
-                    "import actorium.isolation.bwrap_stage as s;s.main()")
+            # ``actorium`` and ``actorium.isolation`` as bare namespaces: neither package's
+            # __init__ runs (isolation's registers with the core, which would import the
+            # runtime inside the jail, before its site-packages are even on the path).
+            pkg = _package_dir()
+            boot = ("import sys,types\n"
+                    "for n,d in (('actorium',%r),('actorium.isolation',%r)):\n"
+                    " m=types.ModuleType(n);m.__path__=[d];sys.modules[n]=m\n"
+                    "import actorium.isolation.bwrap_stage as s;s.main()"
+                    % (pkg, os.path.join(pkg, "isolation")))
             argv += ["--", os.path.realpath(sys.executable), "-I", "-S", "-c", boot, str(job_fd),
                      *site.getsitepackages()]
             os.execv(argv[0], argv)

@@ -59,6 +59,24 @@ def _read_kv(path: str) -> dict[str, int]:
     return out
 
 
+
+def rmdir_when_gone(path: str, deadline: float, on_busy=None) -> bool:
+    """Remove a cgroup directory; rmdir answers EBUSY until the kernel has finished
+    tearing down its last (already exited or killed) task, so retry until ``deadline``,
+    calling ``on_busy`` between tries. True once it is gone."""
+    while True:
+        try:
+            os.rmdir(path)
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            if time.monotonic() > deadline:
+                return False
+            if on_busy is not None:
+                on_busy()
+            time.sleep(0.002)
+
 class SandboxCgroup:
     """A set of per-sandbox cgroup directories, one per v1 controller."""
 
@@ -173,19 +191,7 @@ class SandboxCgroup:
         ok = True
         deadline = time.monotonic() + timeout
         for d in self.dirs.values():
-            while True:
-                try:
-                    os.rmdir(d)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    # EBUSY until the last (already killed) task is fully gone
-                    if time.monotonic() > deadline:
-                        ok = False
-                        break
-                    self.kill_all(0.1)
-                    time.sleep(0.002)
+            ok &= rmdir_when_gone(d, deadline, lambda: self.kill_all(0.1))
             try:  # the shared "actorium" parent goes when the last sandbox goes
                 os.rmdir(os.path.dirname(d))
             except OSError:

@@ -95,9 +95,9 @@ def _hosting_function(remote_function):
     from actorium.core import options as opts
     from actorium.core.remote_function import RemoteFunction
     o = remote_function._options
-    if o.num_returns == "streaming":
+    if remote_function._num_returns in ("streaming", "dynamic"):
         raise TypeError(f"{remote_function._name}: sandboxed functions cannot stream "
-                        f"(num_returns='streaming'); return a list instead")
+                        f"(num_returns={remote_function._num_returns!r}); return a list instead")
     policy = _policy(o)
     body = functools.partial(run_sandboxed_function, pickle_for_jail(remote_function._function),
                              _policy_dict(policy), remote_function._name)
@@ -114,7 +114,7 @@ def create_sandboxed_actor(actor_class, args, kwargs):
     from actorium.core.actor import ActorClass
     o = actor_class._options
     for name, m in actor_class._methods.items():
-        if m["num_returns"] == "streaming":
+        if m["num_returns"] in ("streaming", "dynamic"):
             raise TypeError(f"{actor_class._name}.{name}: sandboxed actors cannot have "
                             f"generator (streaming) methods")
     host = ActorClass(SandboxedActorHost, opts.build(opts.ActorOptions, o, isolation=None,

@@ -24,6 +24,7 @@ from actorium.core.wire import protocol, transport
 from actorium.gcs.membership import HEARTBEAT_PERIOD
 from actorium.raylet import procs, spillback
 from actorium.raylet.object_pull import ObjectPuller
+from actorium.raylet.rightsizing import RightSizer
 from actorium.scheduling import resources as res
 
 STARTING, IDLE, LEASED, ACTOR, DEAD = "starting", "idle", "leased", "actor", "dead"
@@ -35,7 +36,7 @@ MIN_LEASE_HOLD = 0.1
 
 class Worker:
     __slots__ = ("worker_id", "pid", "state", "task_addr", "owner_addr", "lease_id",
-                 "shape", "blocked", "actor_id", "pending_init")
+                 "shape", "blocked", "actor_id", "pending_init", "auto")
 
     def __init__(self, worker_id: bytes):
         self.worker_id = worker_id
@@ -48,6 +49,7 @@ class Worker:
         self.blocked = False
         self.actor_id = b""
         self.pending_init: bytes = b""
+        self.auto = False  # hosts a resources="auto" actor: ``shape`` is measured
 
 
 class LeaseRequest:
@@ -99,6 +101,7 @@ class Raylet:
         self.reclaimed: set[int] = set()
         self.stopping = False
         self.sandbox = sandbox  # SandboxRelay (actorium.raylet.sandbox_relay)
+        self.sizer = RightSizer(self)
         self.worker_config = {
             "session_dir": session_dir, "node_id": node_id, "raylet_addr": self.addr,
             "gcs_addr": gcs_addr, "store_root": store.root if store else "", "host": host,
@@ -136,6 +139,7 @@ class Raylet:
         handlers = self._handlers()
         next_check = time.monotonic() + 0.5
         next_beat = time.monotonic() + HEARTBEAT_PERIOD
+        next_sample = time.monotonic() + self.sizer.period
         while not self.stopping:
             if self.sandbox.fileno() != sandbox_fd:  # lost, or restarted on demand
                 if sandbox_fd >= 0:
@@ -143,7 +147,8 @@ class Raylet:
                 sandbox_fd = self.sandbox.fileno()
                 if sandbox_fd >= 0:
                     poller.register(sandbox_fd, zmq.POLLIN)
-            timeout = max(0, int((min(next_check, next_beat) - time.monotonic()) * 1000) + 1)
+            due = min(next_check, next_beat, next_sample)
+            timeout = max(0, int((due - time.monotonic()) * 1000) + 1)
             if self.reclaim_due:
                 timeout = max(0, min(timeout, int((self.reclaim_due - time.monotonic()) * 1000) + 1))
             for sock, _ in poller.poll(timeout):
@@ -161,13 +166,24 @@ class Raylet:
             if self.reclaim_due and now >= self.reclaim_due:
                 self.reclaim_due = 0.0
                 self._dispatch()
+            if now >= next_sample:
+                next_sample = now + self.sizer.period
+                self.sizer.sample()
             if now >= next_beat:
                 next_beat = now + HEARTBEAT_PERIOD
-                self.gcs.send(protocol.encode(protocol.NodeHeartbeat(self.node_id,
-                                                                     self.available)))
+                self._heartbeat()
             if now >= next_check:
                 next_check = now + 0.5
                 self._periodic()
+
+    def _heartbeat(self) -> None:
+        """Availability, plus what the node autoscaler scales on: the shapes this node
+        cannot serve now and how many of its workers are in use."""
+        pending = [r.shape for r in self.requests if not res.fits(r.shape, self.available)]
+        pending += [a[1] for a in self.pending_actors]
+        busy = sum(1 for w in self.workers.values() if w.state in (LEASED, ACTOR))
+        self.gcs.send(protocol.encode(protocol.NodeHeartbeat(
+            self.node_id, self.available, pending[:100], busy + len(self.requests))))
 
     def _handlers(self) -> dict:
         p = protocol
@@ -275,6 +291,7 @@ class Raylet:
 
     def _worker_exited(self, w: Worker, reason: str) -> None:
         self.sandbox.worker_gone(w.worker_id)
+        self.sizer.forget(w)
         if w.owner_addr:
             self._owner_gone(w.owner_addr)
         previous = w.state
@@ -410,23 +427,26 @@ class Raylet:
     # -- actors -----------------------------------------------------------------
     def on_start_actor(self, identity, msg) -> None:
         self.pending_actors.append((msg.actor_id, {k: float(v) for k, v in msg.shape.items()},
-                                    msg.init))
+                                    msg.init, msg.auto))
         self._dispatch()
 
     def _launch_actor(self, actor, idle: list) -> None:
-        actor_id, shape, init = actor
+        actor_id, shape, init, auto = actor
         res.subtract(self.available, shape)
         if idle:
             w = idle.pop()
-            w.state, w.actor_id, w.shape = ACTOR, actor_id, shape
+            w.state, w.actor_id, w.shape, w.auto = ACTOR, actor_id, dict(shape), auto
             transport.send(w.task_addr, protocol.decode(init))
         else:
             w = self._fork_worker()
-            w.actor_id, w.shape, w.pending_init = actor_id, shape, init
+            w.actor_id, w.shape, w.pending_init, w.auto = actor_id, dict(shape), init, auto
         if sum(1 for x in self.workers.values() if x.state in (IDLE, STARTING)) < self.prestart:
             self._fork_worker()
 
     def on_kill_worker(self, identity, msg) -> None:
+        # An actor still queued here (no room yet) must not start later and hold room.
+        self.pending_actors = collections.deque(
+            a for a in self.pending_actors if a[0] != msg.actor_id)
         for w in list(self.workers.values()):
             if w.actor_id == msg.actor_id:
                 self._kill(w)
@@ -461,6 +481,7 @@ class Raylet:
             "pending_leases": len(self.requests), "pending_actors": len(self.pending_actors),
             "store": self.store.usage() if self.store is not None else {},
             "pulls": dict(self.puller.completed), "data_addr": self.data_addr,
+            "actors": self.sizer.info(),
             "config": {k: v for k, v in self.worker_config.items()
                        if k in ("session_dir", "store_capacity", "spill_dir", "host")},
         })
@@ -495,6 +516,7 @@ class Raylet:
                 self.node_id, self.addr, False, "the node was stopped")))
         for w in list(self.workers.values()):
             self._kill(w)
+        self.sizer.close()
         self.puller.close()
         try:
             self.zygote.close()

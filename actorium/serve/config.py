@@ -45,7 +45,7 @@ class DeploymentConfig:
     idle_timeout_s: float = 60.0
     max_queued_requests: int = 1000
     resources: dict | None = None     # actor options for each replica, e.g. {"num_cpus": 1}
-    auto_resources: bool = False      # resources="auto": accepted, measured sizing not built
+    auto_resources: bool = False      # resources="auto": replicas sized from measured use
     durable: bool = False
     api_key_digests: tuple = ()
 

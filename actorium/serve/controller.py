@@ -79,7 +79,7 @@ class ServeController:
         old = self.deps.get(cfg.name)
         if old is not None:
             await self._retire(old, timeout)
-        opts = dict(cfg.resources or {})
+        opts = {"resources": "auto"} if cfg.auto_resources else dict(cfg.resources or {})
         replica_cls = actor_cls.options(lifetime="detached", **opts) if not cfg.durable \
             else actor_cls.options(**opts)
         dep = rp.DeploymentState(cfg, replica_cls, tuple(init_args), dict(init_kwargs),

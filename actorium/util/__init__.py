@@ -1,4 +1,6 @@
-"""Utilities with the same import paths as ``ray.util`` (``scheduling_strategies``)."""
-from actorium.util import scheduling_strategies
+"""Utilities with the same import paths as ``ray.util``: ``ActorPool``, ``queue.Queue``
+and ``scheduling_strategies``."""
+from actorium.util import queue, scheduling_strategies
+from actorium.util.actor_pool import ActorPool
 
-__all__ = ["scheduling_strategies"]
+__all__ = ["ActorPool", "queue", "scheduling_strategies"]

@@ -132,3 +132,23 @@ class ObjectRefGenerator:
 
     def __repr__(self) -> str:
         return f"ObjectRefGenerator({self._task_ref.hex()})"
+
+
+class DynamicObjectRefGenerator:
+    """The value of a ``num_returns="dynamic"`` task's ref (Ray's name): the refs of
+    every item its generator yielded, in order, known once the generator finished.
+
+    Iterate it (more than once if you like) and ``get`` each ref; ``len`` is the item
+    count. It pickles with its refs, so it can be passed on to other tasks."""
+
+    def __init__(self, refs):
+        self._refs = list(refs)
+
+    def __iter__(self):
+        return iter(self._refs)
+
+    def __len__(self) -> int:
+        return len(self._refs)
+
+    def __repr__(self) -> str:
+        return f"DynamicObjectRefGenerator({len(self._refs)} refs)"

@@ -4,7 +4,24 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 
+from actorium.core.objects import serialization
+from actorium.core.objects.object_ref import DynamicObjectRefGenerator
 from actorium.exceptions import GetTimeoutError
+
+
+def end(spec, results: list, contained) -> tuple[list, list]:
+    """The final reply of a streaming or ``"dynamic"`` call arrived: close its stream,
+    and return the (results, contained) to store under its ref. A dynamic call's ref
+    then holds a DynamicObjectRefGenerator of the item refs, which keeps them alive."""
+    stream = spec.stream
+    stream.finish(results[0][2] if results else 0)
+    if spec.num_returns != "dynamic" or not results or \
+            results[0][0] == serialization.VALUE_ERROR:
+        return results, contained
+    refs = stream.refs[:stream.end]
+    ser = serialization.serialize(DynamicObjectRefGenerator(refs))
+    return ([[serialization.VALUE_INLINE, ser.to_bytes(), ser.size]],
+            [(r.id, r.owner) for r in refs])
 
 
 class Stream:

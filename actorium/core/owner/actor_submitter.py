@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import enum
 
+from actorium.core.objects import stream
 from actorium.core.objects.serialization import load_error
 from actorium.core.owner.task_state import FINISHED, PUSHED, QUEUED, RESOLVING
 from actorium.core.wire import protocol, transport
@@ -157,8 +158,9 @@ class ActorSubmitter:
         if st is not None:
             st.inflight.pop(spec.task_id, None)
         if spec.stream is not None:
-            spec.stream.finish(msg.results[0][2] if msg.results else 0)
-        self.w.complete(spec, msg.results, msg.contained)
+            self.w.complete(spec, *stream.end(spec, msg.results, msg.contained))
+        else:
+            self.w.complete(spec, msg.results, msg.contained)
         if st is not None and st.released:
             self._stop_if_idle(st)
 

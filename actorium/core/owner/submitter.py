@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import sys
 
+from actorium.core.objects import stream
 from actorium.core.objects.object_ref import ObjectRef
 from actorium.core.objects.serialization import VALUE_ERROR, load_error
 from actorium.core.owner.task_state import PUSHED, QUEUED, RESOLVING
@@ -253,7 +254,9 @@ class TaskSubmitter:
             spec.lease = None
             if spec.cancelled:
                 self.w.fail(spec, TaskCancelledError(f"task {spec.name} was cancelled"))
-            elif spec.retries_left != 0 and spec.stream is None:
+            elif spec.retries_left != 0 and (spec.stream is None
+                                             or spec.num_returns == "dynamic"):
+                # a dynamic generator's ref is set only at its end: it can run again
                 spec.retries_left -= 1
                 self.w.tasks.transition(spec, QUEUED, "retry: its worker died")
                 q.queue.appendleft(spec)
@@ -275,9 +278,7 @@ class TaskSubmitter:
             self.w.tasks.transition(spec, QUEUED, "retry: it raised a retryable exception")
             lease.key.queue.append(spec)
         elif spec.stream is not None:
-            count = results[0][2] if results else 0
-            spec.stream.finish(count)
-            self.w.complete(spec, results, msg.contained)
+            self.w.complete(spec, *stream.end(spec, results, msg.contained))
         else:
             self.w.complete(spec, results, msg.contained)
         if lease is not None:

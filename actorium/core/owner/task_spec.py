@@ -52,10 +52,12 @@ def submit_and_return(cw, spec, submit):
     return what ``.remote()`` returns: one ref, a list, None, or a streaming generator."""
     refs = [ObjectRef(oid, cw.owner_addr) for oid in spec.return_ids]
     spec.parent = cw.current_task_id
-    if spec.num_returns == "streaming":
+    if spec.num_returns.__class__ is str:  # "streaming" or "dynamic": items arrive one by one
         spec.stream = Stream(cw, spec.task_id)
         cw.post(submit, spec)
-        return ObjectRefGenerator(refs[0], spec.stream)
+        if spec.num_returns == "streaming":
+            return ObjectRefGenerator(refs[0], spec.stream)
+        return refs[0]  # "dynamic": its value is the DynamicObjectRefGenerator
     cw.post(submit, spec)
     if len(refs) == 1:
         return refs[0]

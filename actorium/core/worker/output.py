@@ -8,6 +8,35 @@ import threading
 from actorium.core.wire import protocol, transport
 
 
+# Driver side: lines that carry a marker are handed to the layer that registered it
+# (e.g. progress bar updates for actorium.experimental.tqdm_ray) instead of printed.
+_line_handlers: dict = {}
+
+
+def register_line_handler(marker: str, handler) -> None:
+    """Lines of worker output containing ``marker`` go to ``handler(line, pid, name)``
+    in the driver, on the thread that receives output, instead of being printed."""
+    _line_handlers[marker] = handler
+
+
+def unhandled_lines(msg) -> list:
+    """The lines of a LogBatch to print; lines with a registered marker are handled."""
+    if not _line_handlers:
+        return msg.lines
+    out = []
+    for line in msg.lines:
+        for marker, handler in _line_handlers.items():
+            if marker in line:
+                try:
+                    handler(line, msg.pid, msg.name)
+                except Exception:
+                    pass  # a broken renderer must not stop the output of other lines
+                break
+        else:
+            out.append(line)
+    return out
+
+
 class LineForwarder(io.TextIOBase):
     """A text stream that sends complete lines to the raylet as LogBatch messages.
 

@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import traceback
+import types
 
 import zmq
 
@@ -159,6 +160,8 @@ class Executor:
 
     def pack_returns(self, task_id, result, num_returns, owner):
         contained: list = []
+        if result.__class__ is types.GeneratorType:
+            result = _static_items(result, num_returns)  # Ray: its items are the returns
         if num_returns == 1:
             return [self.pack(task_id, 0, result, owner, contained)], contained
         if num_returns == 0:
@@ -202,8 +205,9 @@ class Executor:
                 if task_id in self.cancelled:
                     raise KeyboardInterrupt(f"task {name} was cancelled")
             try:
-                if msg.num_returns == "streaming":
-                    results = _stream_end(self.stream(task_id, fn(*args, **kwargs), msg.owner))
+                if msg.num_returns.__class__ is str:  # "streaming" or "dynamic"
+                    results = _stream_end(self.stream(task_id, fn(*args, **kwargs), msg.owner,
+                                                      msg.num_returns == "dynamic"))
                 else:
                     results, contained = self.pack_returns(
                         task_id, fn(*args, **kwargs), msg.num_returns, msg.owner)
@@ -232,10 +236,12 @@ class Executor:
             self.running = b""
             self.cw.current_task_id = b""
 
-    def stream(self, task_id: bytes, gen, owner: str) -> int:
-        """Send each yielded value as it is produced; a failure becomes the last item."""
+    def stream(self, task_id: bytes, gen, owner: str, dynamic: bool = False) -> int:
+        """Send each yielded value as it is produced; a failure becomes the last item,
+        or, for ``"dynamic"`` (whose caller sees only the whole), the call's error."""
         if not inspect.isgenerator(gen):
-            raise TypeError("num_returns='streaming' requires a generator function")
+            raise TypeError("num_returns='streaming' or 'dynamic' requires a generator "
+                            "function")
         index = 0
         hosted = self.hosted
         try:
@@ -251,6 +257,8 @@ class Executor:
                     gen.close()
                     raise TaskCancelledError(f"{self.name} was cancelled")
         except BaseException as exc:
+            if dynamic:
+                raise
             self._send_item_error(task_id, index, exc, owner)
             index += 1
         return index
@@ -367,9 +375,10 @@ class Executor:
         try:
             method = self._method(msg.method)
             args, kwargs = self.arguments(msg.args, msg.refs)
-            if msg.num_returns == "streaming":
+            if msg.num_returns.__class__ is str:  # "streaming" or "dynamic"
                 results = _stream_end(await self.stream_async(
-                    msg.task_id, method(*args, **kwargs), msg.owner))
+                    msg.task_id, method(*args, **kwargs), msg.owner,
+                    msg.num_returns == "dynamic"))
             else:
                 result = method(*args, **kwargs)
                 if inspect.isawaitable(result):
@@ -382,18 +391,30 @@ class Executor:
             results = self.error_results(_strip(exc), name, msg.num_returns)
         return results, contained
 
-    async def stream_async(self, task_id, gen, owner) -> int:
+    async def stream_async(self, task_id, gen, owner, dynamic: bool = False) -> int:
         if inspect.isgenerator(gen):
-            return self.stream(task_id, gen, owner)
+            return self.stream(task_id, gen, owner, dynamic)
         index = 0
         try:
             async for item in gen:
                 self._send_item(task_id, index, item, owner)
                 index += 1
         except BaseException as exc:
+            if dynamic:
+                raise
             self._send_item_error(task_id, index, exc, owner)
             index += 1
         return index
+
+
+def _static_items(gen, num_returns: int):
+    """A generator run with an int ``num_returns``: exactly that many items."""
+    items = list(gen)
+    if len(items) != num_returns:
+        raise ValueError(f"The generator yielded {len(items)} values, but num_returns="
+                         f"{num_returns}; use num_returns='streaming' or 'dynamic' for a "
+                         f"count known only at run time.")
+    return items[0] if num_returns == 1 else items
 
 
 def _stream_end(count: int) -> list:

@@ -9,8 +9,9 @@ import msgpack
 
 # 2: ActorInit.durable and the durable store messages; 3: JournalBegin.attempt, Replica*;
 # 4: CancelTask.recursive; 5: ActorInit.durable became ActorInit.runtime (any registered
-# actor runtime)
-PROTOCOL_VERSION = 5
+# actor runtime); 6: right-sizing and autoscaling (RegisterActor/StartActor.auto,
+# NodeHeartbeat demand, ActorOutgrown, DrainNode)
+PROTOCOL_VERSION = 6
 
 _BY_OP: dict[str, type] = {}
 _FIELDS: dict[type, tuple[str, ...]] = {}

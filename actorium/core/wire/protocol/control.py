@@ -8,7 +8,8 @@ from actorium.core.wire.protocol._codec import PROTOCOL_VERSION, _message
 __all__ = ["RegisterNode", "NodeHeartbeat", "ClusterView", "SubscribeNodes", "NodeUpdate",
            "KvPut", "KvGet", "RegisterActor", "CreateActor", "ActorReady",
            "ActorWorkerExited", "SubscribeActor", "ActorUpdate", "KillActor",
-           "GetNamedActor", "ListState", "JobFinished", "Ping", "Hello", "version_mismatch"]
+           "GetNamedActor", "ListState", "JobFinished", "Ping", "Hello", "version_mismatch",
+           "ActorOutgrown", "DrainNode"]
 
 
 # ---------------------------------------------------------------------------
@@ -34,6 +35,11 @@ class NodeHeartbeat:
     op: ClassVar[str] = "node_heartbeat"
     node_id: str
     available: dict
+    # Demand the node cannot serve now (shapes of queued lease requests and actors,
+    # at most 100) and how many workers are leased or host actors: what the node
+    # autoscaler scales on (``ListState("demand")``).
+    pending: list = None
+    busy: int = 0
 
 
 @_message
@@ -94,6 +100,7 @@ class RegisterActor:
     owner_job: str
     meta: bytes  # msgpack of class name and method table, for get_actor handles
     strategy: Any = None  # as RequestLease.strategy
+    auto: bool = False  # resources="auto": ``shape`` is only the initial reservation
 
 
 @_message
@@ -186,6 +193,28 @@ class Hello:
     req_id: int
     version: int
     kind: str  # "driver", "cli", ...
+
+
+@_message
+class ActorOutgrown:
+    """raylet -> gcs: a right-sized actor wants more than its node can give (``reason``
+    says what), or fits again (``reason`` empty). A durable one is moved to a node
+    where ``wanted`` fits."""
+    op: ClassVar[str] = "actor_outgrown"
+    actor_id: bytes
+    node_id: str
+    wanted: dict
+    reason: str
+
+
+@_message
+class DrainNode:
+    """autoscaler -> gcs: stop (``drain``) or resume placing work on a node. The Reply
+    says whether the node is idle, i.e. safe to terminate."""
+    op: ClassVar[str] = "drain_node"
+    req_id: int
+    node_id: str
+    drain: bool
 
 
 def version_mismatch(peer_version) -> str:

@@ -177,6 +177,7 @@ class StartActor:
     actor_id: bytes
     shape: dict
     init: bytes  # encoded ActorInit
+    auto: bool = False  # right-sized: ``shape`` is the initial reservation, then measured
 
 
 @_message
