@@ -241,8 +241,9 @@ def _auto_init() -> None:
         if _session.worker is not None or core_worker.global_worker() is not None:
             return
         init()
-        where = _session.info.get("address") if _session.proc is None else "a local cluster"
-        message = (f"actorium was used before actorium.init(): started {where} "
+        where = "started a local cluster" if _session.proc is not None else \
+            f"connected to {_session.info.get('address')}"
+        message = (f"actorium was used before actorium.init(): {where} "
                    f"(session {_session.info.get('session_dir')}).")
     if logger.isEnabledFor(logging.INFO):
         logger.info(message)

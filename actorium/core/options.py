@@ -21,7 +21,7 @@ _NONE = type(None)
 # a ValueError from the checks below.
 _TYPES = {
     "num_cpus": (int, float, _NONE), "num_gpus": (int, float, _NONE),
-    "memory": (int, float, _NONE), "resources": (dict, _NONE), "name": (str, _NONE),
+    "memory": (int, float, _NONE), "resources": (dict, str, _NONE), "name": (str, _NONE),
     "max_retries": (int, _NONE), "retry_exceptions": (bool, list, tuple),
     "num_returns": (int, str, _NONE), "runtime_env": (dict, _NONE),
     "namespace": (str, _NONE), "lifetime": (str, _NONE), "get_if_exists": (bool,),
