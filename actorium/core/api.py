@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import logging
 import os
 import sys
 import threading
@@ -15,6 +16,7 @@ import uuid
 from actorium.core import launcher
 from actorium.core import options as opts
 from actorium.core.actor import ActorClass, ActorHandle, handle_from_info
+from actorium.core.objects import object_ref
 from actorium.core.objects.object_ref import ObjectRef, ObjectRefGenerator
 from actorium.core.owner import reconnect
 from actorium.core.remote_function import RemoteFunction
@@ -38,6 +40,7 @@ class _Session:
 
 
 _session = _Session()
+logger = logging.getLogger("actorium")
 # Called (newest first) at shutdown, before the cluster goes: upper floors that started
 # processes for this driver (the dashboard) stop them here.
 _shutdown_hooks: list = []
@@ -66,6 +69,14 @@ def init(address: str | None = None, *, num_cpus: float | None = None,
     unknown = set(kwargs) - _RAY_KWARGS_IGNORED
     if unknown:
         raise TypeError(f"init() got unexpected keyword argument(s) {sorted(unknown)}")
+    if not isinstance(kwargs.get("_system_config") or {}, dict):
+        raise TypeError("The type of keyword '_system_config' must be dict, but received "
+                        f"type {type(kwargs['_system_config'])}")
+    if kwargs.get("_system_config") and (address or os.environ.get("ACTORIUM_ADDRESS")):
+        # Ray's rule: a cluster's configuration was fixed when it started.
+        raise ValueError("When connecting to an existing cluster, _system_config must not "
+                         f"be provided (got keys {sorted(kwargs['_system_config'])}); it "
+                         "belongs to the cluster's start.")
     with _session.lock:
         if _session.worker is not None:
             if ignore_reinit_error:
@@ -231,8 +242,29 @@ atexit.register(shutdown)
 def _worker():
     w = _session.worker or core_worker.global_worker()
     if w is None:
-        raise RuntimeError("actorium is not initialized: call actorium.init() first")
+        _auto_init()
+        w = _session.worker
     return w
+
+
+def _auto_init() -> None:
+    """The API was used before init(): start an embedded cluster with the defaults (or
+    connect to $ACTORIUM_ADDRESS), as Ray does, and say so once."""
+    with _session.lock:
+        if _session.worker is not None or core_worker.global_worker() is not None:
+            return
+        init()
+        where = "started a local cluster" if _session.proc is not None else \
+            f"connected to {_session.info.get('address')}"
+        message = (f"actorium was used before actorium.init(): {where} "
+                   f"(session {_session.info.get('session_dir')}).")
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(message)
+    else:  # logging left at its default (WARNING): still show the one line, as Ray does
+        sys.stderr.write(f"INFO actorium: {message}\n")
+
+
+object_ref.set_auto_init(_auto_init)
 
 
 # -- remote -----------------------------------------------------------------------
@@ -286,6 +318,8 @@ def wait(object_refs, *, num_returns: int = 1, timeout: float | None = None,
          fetch_local: bool = True):
     if isinstance(object_refs, ObjectRef) or not isinstance(object_refs, (list, tuple)):
         raise TypeError("wait() expects a list of ObjectRefs")
+    if not object_refs:
+        return [], []  # Ray's answer for nothing to wait on
     for r in object_refs:
         if not isinstance(r, ObjectRef):
             raise TypeError(f"wait() expects ObjectRefs, got {type(r).__name__}")

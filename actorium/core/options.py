@@ -15,6 +15,34 @@ from actorium.core import runtimes
 from actorium.scheduling import rightsize
 
 _NUMBER = (int, float)
+_NONE = type(None)
+# The types each option accepts, as Ray's option table declares them: a value of another
+# type is a TypeError naming the option (Ray's wording); a bad value of the right type is
+# a ValueError from the checks below.
+_TYPES = {
+    "num_cpus": (int, float, _NONE), "num_gpus": (int, float, _NONE),
+    "memory": (int, float, _NONE), "resources": (dict, str, _NONE), "name": (str, _NONE),
+    "max_retries": (int, _NONE), "retry_exceptions": (bool, list, tuple),
+    "num_returns": (int, str, _NONE), "runtime_env": (dict, _NONE),
+    "namespace": (str, _NONE), "lifetime": (str, _NONE), "get_if_exists": (bool,),
+    "max_restarts": (int, _NONE), "max_task_retries": (int, _NONE),
+    "max_concurrency": (int, _NONE), "isolation": (str, _NONE),
+}
+
+
+def _check_types(o) -> None:
+    """Ray's TypeError for a wrongly typed option; None means the option's default."""
+    for field in dataclasses.fields(o):
+        value = getattr(o, field.name)
+        types = _TYPES.get(field.name)
+        if types is None:
+            continue
+        if not isinstance(value, types):
+            raise TypeError(f"The type of keyword '{field.name}' must be "
+                            f"{types if len(types) > 1 else types[0]}, but received type "
+                            f"{type(value)}")
+        if value is None and field.default is not None:
+            object.__setattr__(o, field.name, field.default)
 
 
 def _check_resource_amount(name: str, value) -> None:
@@ -23,7 +51,8 @@ def _check_resource_amount(name: str, value) -> None:
 
 
 def _check_common(o) -> None:
-    """Checks shared by task and actor options: resource amounts and isolation."""
+    """Checks shared by task and actor options: types, resource amounts, isolation."""
+    _check_types(o)
     _check_resource_amount("num_cpus", o.num_cpus)
     _check_resource_amount("num_gpus", o.num_gpus)
     _check_resource_amount("memory", o.memory)

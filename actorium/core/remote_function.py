@@ -6,7 +6,7 @@ import inspect
 
 from actorium.core import binding
 from actorium.core import options as opts
-from actorium.core import runtimes
+from actorium.core import runtimes, signatures
 from actorium.core.ids import new_task_id, object_id_for
 from actorium.core.objects.object_ref import _current
 from actorium.core.owner import arguments
@@ -20,8 +20,8 @@ class RemoteFunction:
             raise TypeError(f"@actorium.remote needs a function or class, got {type(fn).__name__}")
         self._function = fn
         self._name = getattr(fn, "__qualname__", getattr(fn, "__name__", "task"))
-        self._signature = _signature(fn)
-        self._plain_arity = _plain_arity(self._signature)
+        self._params = signatures.encode(fn)
+        self._plain_arity = signatures.plain_arity(self._params)
         self._exported: tuple = (None, b"")  # (worker, fn_id): re-export per core worker
         functools.update_wrapper(self, fn, updated=())
         self._configure(options)
@@ -60,11 +60,8 @@ class RemoteFunction:
 
     def remote(self, *args, **kwargs):
         o = self._options
-        if self._signature is not None and (kwargs or len(args) != self._plain_arity):
-            try:
-                self._signature.bind(*args, **kwargs)
-            except TypeError as exc:
-                raise TypeError(f"{self._name}.remote(): {exc}") from None
+        if self._params is not None and (kwargs or len(args) != self._plain_arity):
+            signatures.check(self._name, self._params, args, kwargs)
         if o.isolation not in (None, "none"):
             return runtimes.isolation(o.isolation).submit_function(self, args, kwargs)
         cw = _current()
@@ -94,20 +91,3 @@ class RemoteFunction:
     def __repr__(self) -> str:
         return f"RemoteFunction({self._name})"
 
-
-def _plain_arity(signature) -> int:
-    """Number of parameters when all are plain positional-or-keyword without defaults
-    (then a call with exactly that many positional arguments binds), else -1."""
-    if signature is None:
-        return -1
-    params = signature.parameters.values()
-    if all(p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty for p in params):
-        return len(signature.parameters)
-    return -1
-
-
-def _signature(fn):
-    try:
-        return inspect.signature(fn)
-    except (TypeError, ValueError):
-        return None

@@ -122,7 +122,7 @@ def test_named_actor_in_another_namespace_is_not_visible(gpu_cluster):
         def ping(self):
             return 1
 
-    Named.options(name="ns-actor", namespace="other").remote()
+    keep = Named.options(name="ns-actor", namespace="other").remote()  # noqa: F841 (alive)
     with pytest.raises(ValueError):
         actorium.get_actor("ns-actor")
     assert actorium.get(actorium.get_actor("ns-actor", namespace="other").ping.remote()) == 1

@@ -12,11 +12,21 @@ import concurrent.futures
 from actorium.core.objects import serialization
 
 _worker = None  # the process's CoreWorker, set by core_worker.set_global_worker
+# Registered by core/api.py: starts an embedded cluster when the API is used before
+# init(), as Ray does. A hook, because this module sits below the api (architecture.md).
+_auto_init = None
+
+
+def set_auto_init(hook) -> None:
+    global _auto_init
+    _auto_init = hook
 
 
 def _current():
-    if _worker is None:
-        raise RuntimeError("actorium is not initialized: call actorium.init() first")
+    if _worker is None:  # the one check every call already made: auto-init costs nothing
+        if _auto_init is None:
+            raise RuntimeError("actorium is not initialized: call actorium.init() first")
+        _auto_init()
     return _worker
 
 

@@ -14,10 +14,12 @@ Only values from authenticated cluster peers are ever passed to ``deserialize``.
 """
 from __future__ import annotations
 
+import io
 import pickle
 import struct
 import threading
 import traceback
+import warnings
 from dataclasses import dataclass
 
 import cloudpickle
@@ -182,3 +184,61 @@ def _describe(value) -> str:
     if len(text) > 200:
         text = text[:200] + "..."
     return f"value {text} of type {type(value).__qualname__}"
+
+
+# Ray's limits on a pickled remote function or actor class: what is captured travels
+# with every worker that runs it; large data belongs in put().
+FUNCTION_SIZE_WARN = 10 * 1024 * 1024
+FUNCTION_SIZE_MAX = 95 * 1024 * 1024
+
+
+def check_function_size(obj, size: int) -> None:
+    kind = "actor class" if isinstance(obj, type) else "remote function"
+    name = getattr(obj, "__qualname__", repr(obj))
+    mib = size / (1024 * 1024)
+    advice = ("Check that its definition is not implicitly capturing a large array or "
+              "other object in scope. Tip: use actorium.put() to put large objects in the "
+              "object store and pass the ref.")
+    if size > FUNCTION_SIZE_MAX:
+        raise ValueError(f"The {kind} {name} is too large ({mib:.0f} MiB > "
+                         f"{FUNCTION_SIZE_MAX // (1024 * 1024)} MiB). {advice}")
+    warnings.warn(f"The {kind} {name} is very large ({mib:.0f} MiB). {advice}",
+                  UserWarning, stacklevel=4)
+
+
+class _ClassPickler(cloudpickle.Pickler):
+    """Pickles the functions and classes defined in a class body by value, with it.
+
+    Through an actor class (an instance of a class derived from the user's), a static
+    method or nested class is reachable as ``module.Foo.member``; cloudpickle would then
+    pickle it by reference, which a worker cannot resolve when the module is not
+    importable there (the class itself travels by value for that very reason)."""
+
+    def __init__(self, file, members: set):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._members = members
+
+    def reducer_override(self, obj):
+        if id(obj) in self._members:
+            if isinstance(obj, type):
+                return cloudpickle.cloudpickle._dynamic_class_reduce(obj)
+            return self._dynamic_function_reduce(obj)
+        return super().reducer_override(obj)
+
+
+def dumps_class(cls: type) -> bytes:
+    """cloudpickle of an actor's class, its own members by value (see _ClassPickler)."""
+    members = set()
+    for klass in cls.__mro__[:-1]:
+        for value in vars(klass).values():
+            value = getattr(value, "__func__", value)  # staticmethod, classmethod
+            # only the user's own module: a library's members keep their identity
+            if (hasattr(value, "__code__") or isinstance(value, type)) and \
+                    getattr(value, "__module__", None) == cls.__module__:
+                members.add(id(value))
+    buffer = io.BytesIO()
+    try:
+        _ClassPickler(buffer, members).dump(cls)
+    except AttributeError:  # a cloudpickle without these internals: its default
+        return cloudpickle.dumps(cls)
+    return buffer.getvalue()

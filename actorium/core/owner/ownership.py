@@ -43,6 +43,10 @@ class ReferenceTable:
         self.lock = threading.Lock()
         self.entries: dict[bytes, Entry] = {}
         self._free_stored = free_stored  # callable(list of object ids) for store copies
+        # Owned ids with no value that stand for something else, with what to do when the
+        # last reference anywhere is gone: an actor's handles count as refs to its token
+        # (ActorHandle), so borrowers in other processes keep it alive like any object.
+        self.on_released: dict[bytes, object] = {}
 
     # -- counting -----------------------------------------------------------
     def add_local(self, object_id: bytes, owner: str) -> None:
@@ -123,10 +127,13 @@ class ReferenceTable:
         # Where the primary copy lives ("" for this node, in older 3-element values).
         stored = (e.value[3] if len(e.value) > 3 else "") if stored else None
         unregister = (not e.owned) and e.registered
-        return stored, unregister, e.owner, e.contained
+        hook = self.on_released.pop(object_id, None) if self.on_released else None
+        return stored, unregister, e.owner, e.contained, hook
 
-    def _after_release(self, object_id, stored, unregister, owner, contained) -> None:
+    def _after_release(self, object_id, stored, unregister, owner, contained, hook) -> None:
         # ``contained`` refs die with this function's frame, uncounting themselves.
+        if hook is not None:
+            hook()
         if stored is not None:
             self._free_stored([object_id], stored)
         if unregister:

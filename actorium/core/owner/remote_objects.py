@@ -18,6 +18,7 @@ When a node dies:
 from __future__ import annotations
 
 import threading
+import time
 
 from actorium.core.objects import serialization
 from actorium.core.objects.serialization import VALUE_STORED
@@ -70,20 +71,33 @@ def materialize_or_rebuild(cw, ref, value, timeout):
         value = cw.refs.get_value(ref.id)
 
 
-def fetch_local(cw, items: list) -> None:
-    """``wait(fetch_local=True)``: make sure ready stored objects are in this node's
-    store before reporting them ready. A copy that cannot be fetched is left for ``get``
-    to report (as ObjectLostError, or rebuilt from lineage)."""
+def fetch_local(cw, items: list, deadline: float | None = None) -> set:
+    """``wait(fetch_local=True)``: pull ready stored objects into this node's store; a
+    value counts as ready only once it is here (Ray's rule). Returns the ids whose pull
+    did not finish by ``deadline`` (monotonic; None: no limit but the pull's own). A copy
+    that cannot be fetched at all counts as ready, left for ``get`` to report (as
+    ObjectLostError, or rebuilt from lineage)."""
+    late = set()
     for object_id, value in items:
         if value is None or value[0] != VALUE_STORED:
             continue
         source = location(value)
-        if not source or source == cw.raylet_addr or cw.store.contains(object_id):
+        if not source or source == cw.raylet_addr or source in cw.dead_raylets \
+                or cw.store.contains(object_id):
+            continue
+        remaining = PULL_TIMEOUT if deadline is None else deadline - time.monotonic()
+        if remaining <= 0:
+            late.add(object_id)
             continue
         try:
-            read_stored(cw, object_id, value)
-        except ObjectLostError:
+            cw.rpc_raylet(protocol.PullObject(transport.next_req_id(), object_id, source),
+                          timeout=min(remaining, PULL_TIMEOUT))
+        except TimeoutError:
+            if remaining < PULL_TIMEOUT:  # the caller's time ran out, not the pull's
+                late.add(object_id)
+        except transport.RpcError:
             pass
+    return late
 
 
 def on_node_update(cw, msg) -> None:

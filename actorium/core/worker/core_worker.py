@@ -373,7 +373,9 @@ class CoreWorker:
     # -- functions ----------------------------------------------------------
     def export(self, obj) -> bytes:
         """Put a function or class into the gcs function table once; return its id."""
-        data = cloudpickle.dumps(obj)
+        data = serialization.dumps_class(obj) if isinstance(obj, type) else cloudpickle.dumps(obj)
+        if len(data) > serialization.FUNCTION_SIZE_WARN:
+            serialization.check_function_size(obj, len(data))
         fn_id = hashlib.sha1(data).digest()[:16]
         if fn_id in self._exported:
             return fn_id
@@ -472,6 +474,7 @@ class CoreWorker:
     def wait(self, refs: list, num_returns: int, timeout: float | None,
              fetch_local: bool = True):
         get_value = self.refs.get_value
+        deadline = None if timeout is None else time.monotonic() + timeout
         ready_now = sum(1 for r in refs if get_value(r.id) is not None)
         if ready_now < num_returns:
             self._wait_values(refs, num_returns, timeout)
@@ -479,8 +482,12 @@ class CoreWorker:
         for r in refs:
             (ready if len(ready) < num_returns and get_value(r.id) is not None
              else not_ready).append(r)
-        if fetch_local:
-            remote_objects.fetch_local(self, [(r.id, get_value(r.id)) for r in ready])
+        late = remote_objects.fetch_local(self, [(r.id, get_value(r.id)) for r in ready],
+                                          deadline) if fetch_local and ready else ()
+        if late:  # not here by the deadline: not ready yet (in the caller's order)
+            ready = [r for r in ready if r.id not in late]
+            ready_ids = {r.id for r in ready}
+            not_ready = [r for r in refs if r.id not in ready_ids]
         return ready, not_ready
 
     def future_for(self, ref: ObjectRef) -> concurrent.futures.Future:

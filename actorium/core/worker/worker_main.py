@@ -336,9 +336,20 @@ class Executor:
             self.call(msg)
 
     def _method(self, name: str):
-        if name == "__actorium_ready__":
+        if name in ("__actorium_ready__", "__ray_ready__"):
             return lambda: True
+        if name == "__ray_call__":
+            return lambda fn, *args, **kwargs: fn(self.instance, *args, **kwargs)
+        if name == "__ray_terminate__":
+            return self._terminate
         return getattr(self.instance, name)
+
+    def _terminate(self) -> None:
+        """Ray's ``__ray_terminate__``: the calls sent before it have run (one caller's
+        calls arrive in order); the gcs marks the actor dead for good and stops this
+        worker, so later calls fail with ActorDiedError instead of restarting it."""
+        self.cw.rpc_gcs(protocol.KillActor(transport.next_req_id(), self.actor_id, True),
+                        timeout=10)
 
     def call(self, msg) -> None:
         if self.pool is None:
