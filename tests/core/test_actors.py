@@ -71,9 +71,10 @@ def test_get_actor_of_unknown_name_raises_value_error(shared_cluster):
 
 
 def test_duplicate_name_is_refused(shared_cluster):
-    Counter.options(name="dup").remote()
+    first = Counter.options(name="dup").remote()  # held: without a handle it would exit
     with pytest.raises(Exception, match="already taken"):
         Counter.options(name="dup").remote()
+    assert actorium.get(first.incr.remote(), timeout=30) == 1
 
 
 def test_get_if_exists_returns_the_existing_actor(shared_cluster):
