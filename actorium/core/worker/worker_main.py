@@ -263,11 +263,18 @@ class Executor:
                     gen.close()
                     raise TaskCancelledError(f"{self.name} was cancelled")
         except BaseException as exc:
-            if dynamic:
-                raise
-            self._send_item_error(task_id, index, exc, owner)
-            index += 1
+            return self._stream_failed(task_id, index, exc, owner, dynamic)
         return index
+
+    def _stream_failed(self, task_id: bytes, index: int, exc: BaseException, owner: str,
+                       dynamic: bool) -> int:
+        """A generator raised after ``index`` items: a stream gets the error as its last
+        item (the count returned includes it); a dynamic call, whose caller sees only the
+        whole, fails instead."""
+        if dynamic:
+            raise exc
+        self._send_item_error(task_id, index, exc, owner)
+        return index + 1
 
     def _send_item(self, task_id: bytes, index: int, item, owner: str) -> None:
         result = self.pack(task_id, index + 1, item, owner, [])
@@ -407,10 +414,7 @@ class Executor:
                 self._send_item(task_id, index, item, owner)
                 index += 1
         except BaseException as exc:
-            if dynamic:
-                raise
-            self._send_item_error(task_id, index, exc, owner)
-            index += 1
+            return self._stream_failed(task_id, index, exc, owner, dynamic)
         return index
 
 
