@@ -193,7 +193,7 @@ class Executor:
         anything else the callable raises as the user's."""
         contained: list = []
         task_id = msg.task_id
-        if self.was_cancelled(task_id):
+        if self.cancelled and self.was_cancelled(task_id):
             return self.cancelled_results(name, msg.num_returns), contained
         try:
             fn = target()
@@ -218,7 +218,7 @@ class Executor:
             self.record_failure(name, task_id, exc)
         # A task cancelled while it ran ends cancelled, whatever its code made of the
         # interrupt; an actor call is never interrupted and keeps its outcome.
-        if self.was_cancelled(task_id) and not self.actor_id:
+        if self.cancelled and self.was_cancelled(task_id) and not self.actor_id:
             return self.cancelled_results(name, msg.num_returns), []
         return results, contained
 
